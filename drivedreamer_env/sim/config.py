@@ -1,0 +1,82 @@
+"""Simulator configuration (one dataclass, loadable from ``configs/sim/*.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from drivedreamer_env.units import VehicleGeometry
+
+TIMES_OF_DAY = ("day", "dusk", "night")
+WEATHERS = ("clear", "fog", "rain")
+ENVIRONMENTS = ("rural", "urban")
+
+
+@dataclass
+class CameraConfig:
+    """Pinhole front camera mounted on the ego.
+
+    Attributes:
+        width, height: image size [px].
+        hfov_deg: horizontal field of view [deg].
+        height_m: mounting height above the ground [m].
+        x_m: forward offset from the ego reference point (rear axle) [m].
+        pitch_deg: downward pitch [deg] (positive looks down).
+        max_range_m: ground beyond this distance is drawn as distant terrain [m].
+    """
+
+    width: int = 128
+    height: int = 64
+    hfov_deg: float = 80.0
+    height_m: float = 1.5
+    x_m: float = 1.5
+    pitch_deg: float = 3.0
+    max_range_m: float = 100.0
+
+
+@dataclass
+class EgoLimits:
+    """Actuator limits of the ego bicycle model."""
+
+    max_steer_rate_rps: float = 0.8  # road-wheel angle rate [rad/s]
+    max_accel_mps2: float = 3.0  # [m/s^2]
+    max_decel_mps2: float = 6.0  # [m/s^2]
+
+
+@dataclass
+class SimConfig:
+    """Everything that defines a ProcDrive episode except its seed.
+
+    ``time_of_day``, ``weather``, ``environment``, ``lanes_per_direction`` and ``traffic_density`` are drawn
+    per episode from the seed when left ``None``; set them to force a style.
+    """
+
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    geometry: VehicleGeometry = field(default_factory=VehicleGeometry)
+    limits: EgoLimits = field(default_factory=EgoLimits)
+    dt_s: float = 0.1  # simulation and camera period [s] (10 Hz)
+    road_length_m: float = 1500.0
+    lane_width_m: float = 3.5
+    time_of_day: str | None = None
+    weather: str | None = None
+    environment: str | None = None
+    lanes_per_direction: int | None = None  # 1..3
+    traffic_density: float | None = None  # vehicles per 100 m per lane
+    initial_speed_mps: float = 8.0
+    max_curvature_1pm: float = 1.0 / 25.0  # tightest curve [1/m] (radius 25 m)
+    reward_progress: float = 0.1  # per metre of progress along the road
+    reward_lane_offset: float = 0.05  # per metre of |lane offset|, per step
+    reward_heading: float = 0.1  # per radian of |heading error|, per step
+    reward_terminal: float = 5.0  # penalty on leaving the road or colliding
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("time_of_day", self.time_of_day, TIMES_OF_DAY),
+            ("weather", self.weather, WEATHERS),
+            ("environment", self.environment, ENVIRONMENTS),
+        ):
+            if value is not None and value not in allowed:
+                raise ValueError(f"SimConfig.{name}={value!r}; expected one of {allowed} or null")
+        if self.lanes_per_direction is not None and not 1 <= self.lanes_per_direction <= 3:
+            raise ValueError(f"SimConfig.lanes_per_direction={self.lanes_per_direction}; expected 1, 2 or 3")
+        if self.dt_s <= 0:
+            raise ValueError(f"SimConfig.dt_s must be positive, got {self.dt_s}")
