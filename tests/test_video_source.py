@@ -132,6 +132,18 @@ def test_corrupt_image_is_skipped_counted_and_warned(folder: Path) -> None:
     np.testing.assert_allclose(clip.timestamps, np.array([0, 1, 3, 4]) / 5.0)  # the gap stays in time
 
 
+def test_truncated_video_counts_the_lost_frames(tmp_path: Path) -> None:
+    path = tmp_path / "drive.mkv"
+    rng = np.random.default_rng(0)  # noise does not compress, so half the bytes is about half the frames
+    with imageio.get_writer(path, fps=FPS, codec="libx264", macro_block_size=16) as writer:
+        for _ in range(30):
+            writer.append_data(rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.warns(UserWarning, match=r"skipped \d+ undecodable frame.*stream ended early"):
+        clip = VideoSource(path).load()
+    assert 0 < len(clip) < 30 and len(clip) + clip.meta["skipped_frames"] == 30
+
+
 def test_max_side_shrinks_while_decoding(mp4: Path) -> None:
     clip = next(iter(VideoSource(mp4, max_side=64)))
     assert clip.frames.shape == (N_FRAMES, 32, 64, 3)

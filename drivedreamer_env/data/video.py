@@ -22,7 +22,7 @@ import csv
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -193,17 +193,19 @@ class _Decoded:
     frames: list[np.ndarray]  # each (H, W, 3) uint8 RGB
     indices: list[int]  # position of each kept frame among all source frames
     total: int  # source frames, decodable or not
-    skipped: list[str]  # what could not be decoded
+    skipped: int = 0  # source frames that could not be decoded
+    notes: list[str] = field(default_factory=list)  # which ones, for the warning
     native_fps: float | None = None
 
 
 def _read_folder(files: list[Path], max_side: int | None) -> _Decoded:
-    out = _Decoded([], [], len(files), [])
+    out = _Decoded([], [], len(files))
     first: tuple[Path, tuple[int, ...]] | None = None
     for i, path in enumerate(files):
         frame = _decode_image(path)
         if frame is None:
-            out.skipped.append(path.name)
+            out.skipped += 1
+            out.notes.append(path.name)
             continue
         if first is None:
             first = (path, frame.shape)
@@ -221,23 +223,36 @@ def _read_video(path: Path, max_side: int | None) -> _Decoded:
     reader = imageio_ffmpeg.read_frames(str(path))
     try:
         meta = next(reader)
-    except (OSError, RuntimeError, StopIteration) as err:
+        w, h = meta["size"]
+    except Exception as err:  # whatever ffmpeg or its header parser trips on, the user needs the path
         # ffmpeg's last stderr line says why, e.g. "Invalid data found when processing input".
         reason = next((line.strip() for line in reversed(str(err).splitlines()) if line.strip()), "no stream")
-        raise VideoSourceError(f"cannot read video {path} ({reason}); expected {_EXPECTED_FORM}") from None
-    w, h = meta["size"]
-    out = _Decoded([], [], 0, [], native_fps=float(meta.get("fps") or 0.0) or None)
+        reader.close()
+        raise VideoSourceError(f"cannot read video {path} ({reason}); expected {_EXPECTED_FORM}") from err
+    native_fps = float(meta.get("fps") or 0.0) or None
+    out = _Decoded([], [], 0, native_fps=native_fps)
+    failed = False
     try:
-        # ffmpeg's default output for a pipe is constant-rate, so frame i is at i / fps even for VFR input;
-        # ffmpeg conceals most corrupt packets itself. A failure it cannot get past ends the stream.
+        # ffmpeg's default output for a pipe is constant-rate, so frame i is at i / fps even for VFR input.
         for raw in reader:
             out.frames.append(_shrink(np.frombuffer(raw, np.uint8).reshape(h, w, 3), max_side))
             out.indices.append(len(out.indices))
-    except RuntimeError:
-        out.skipped.append(f"frame {len(out.indices)} and any after it")
+    except RuntimeError:  # a partial frame: ffmpeg died mid-stream
+        failed = True
     finally:
         reader.close()
-    out.total = len(out.indices) + len(out.skipped)
+    decoded = len(out.indices)
+    # ffmpeg conceals most corrupt packets itself, but a corrupt or truncated container can end the stream
+    # early without any error: compare with the frame count the container's duration implies (an estimate,
+    # hence the tolerance).
+    expected = round(float(meta.get("duration") or 0.0) * native_fps) if native_fps else 0
+    shortfall = expected - decoded
+    if failed or shortfall > max(2, 0.01 * expected):
+        out.skipped = max(shortfall, 1)
+        out.notes.append(
+            f"{out.skipped} after frame {decoded - 1} (stream ended early; ~{expected} expected)"
+        )
+    out.total = decoded + out.skipped
     return out
 
 
@@ -255,8 +270,9 @@ class VideoSource:
         max_side: if given, frames whose longer side exceeds it [px] are shrunk while decoding (aspect
             ratio kept, so fractional crops later still apply) to bound memory on long, large videos.
 
-    Undecodable frames (a corrupt image, a decoder failure mid-video) are skipped, leaving a gap in time;
-    their count is warned about and stored in ``meta["skipped_frames"]``.
+    Undecodable frames (a corrupt image; frames a corrupt or truncated video loses, counted against the
+    container's duration) are skipped, leaving a gap in time; their count is warned about and stored in
+    ``meta["skipped_frames"]``.
     """
 
     def __init__(
@@ -350,7 +366,7 @@ class VideoSource:
             actions = self.actions.at(times)
         if decoded.skipped:
             warnings.warn(
-                f"{self.path}: skipped {len(decoded.skipped)} undecodable frame(s): {decoded.skipped[:5]}",
+                f"{self.path}: skipped {decoded.skipped} undecodable frame(s): {decoded.notes[:5]}",
                 stacklevel=2,
             )
         meta = {
@@ -358,7 +374,7 @@ class VideoSource:
             "path": str(self.path),
             "scene": self.path.stem,
             "has_actions": self.actions is not None,
-            "skipped_frames": len(decoded.skipped),
+            "skipped_frames": decoded.skipped,
             "frame_times": timing,
         }
         return Clip(np.stack(decoded.frames), times, actions, "", meta)

@@ -20,6 +20,7 @@ because the devkit's ``MapMask`` puts global (0, 0) at the bottom-left corner of
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -28,8 +29,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ GRAVITY_MPS2 = 9.81  # CAN pose accel carries gravity on z, as the real pose mes
 BRAKE_BAR_PER_MPS2 = 126.0 / 8.0  # proxy brake pressure: full (126 bar) at 8 m/s^2 deceleration
 THROTTLE_PER_MPS2 = 1000.0 / 3.0  # proxy pedal position: full (1000) at 3 m/s^2 acceleration
 GEAR_DRIVE = 7
+DEFAULT_GEOMETRY = VehicleGeometry()  # frozen, so safe as a default argument
 
 CATEGORIES = (
     ("human.pedestrian.adult", "Adult pedestrian moving around the cityscape."),
@@ -120,7 +121,7 @@ class NuScenesExportError(ValueError):
     """The clips cannot be exported, or the output directory holds something else."""
 
 
-@dataclass
+@dataclasses.dataclass
 class _Episode:
     """One clip, reduced to what the tables and CAN files need (the frames are written and dropped)."""
 
@@ -145,11 +146,24 @@ class _Episode:
     road_half_width_m: float
 
 
-@dataclass
+@dataclasses.dataclass
 class _MapPlan:
     offset_m: np.ndarray  # (2,) added to world x, y to get nuScenes global coordinates
     resolution_m: float  # [m/px]
     size_px: tuple[int, int]  # (width, height)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON data from meta values that may hold numpy scalars/arrays or dataclasses."""
+
+    def default(o: Any) -> Any:
+        if isinstance(o, (np.generic, np.ndarray)):
+            return o.tolist()
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return dataclasses.asdict(o)
+        return str(o)
+
+    return json.loads(json.dumps(obj, default=default))
 
 
 def make_token(kind: str, *parts: object) -> str:
@@ -182,20 +196,24 @@ def scene_names(n_scenes: int, version: str) -> list[str]:
     """
     if version.endswith("mini") and n_scenes <= len(NUSCENES_MINI_SCENES):
         return list(NUSCENES_MINI_SCENES[:n_scenes])
-    numbers = [i for i in range(1, 10_000) if i not in CAN_BLACKLIST and i not in CAN_WARNING_SCENES]
-    if n_scenes > len(numbers):
-        raise NuScenesExportError(f"scene-NNNN names allow at most {len(numbers)} scenes, got {n_scenes}")
-    return [f"scene-{i:04d}" for i in numbers[:n_scenes]]
+    names = list(islice(_sequential_names(), n_scenes))
+    if len(names) < n_scenes:
+        raise NuScenesExportError(f"scene-NNNN names allow at most {len(names)} scenes, got {n_scenes}")
+    return names
 
 
 def select_keyframes(timestamps_s: np.ndarray, interval_s: float) -> np.ndarray:
-    """Indices of the frames closest to ``t0 + k * interval_s`` (k = 0, 1, ... within the clip), sorted, unique.
+    """Indices of the frames closest to ``t0 + k * interval_s`` (k = 0, 1, ... within the clip), unique.
 
     Args:
         timestamps_s: (T,) strictly increasing [s].
         interval_s: target keyframe spacing [s].
+
+    Returns:
+        (K,) int indices into the frames, increasing; always starts with frame 0.
     """
-    t = np.asarray(timestamps_s, dtype=np.float64) - timestamps_s[0]
+    t = np.asarray(timestamps_s, dtype=np.float64)
+    t = t - t[0]
     targets = np.arange(int(np.floor(t[-1] / interval_s + 1e-6)) + 1) * interval_s
     after = np.clip(np.searchsorted(t, targets), 0, len(t) - 1)
     before = np.clip(after - 1, 0, len(t) - 1)
@@ -208,7 +226,7 @@ def export_nuscenes(
     out_dir: str | Path,
     version: str = "v1.0-mini",
     keyframe_interval_s: float = 0.5,
-    geometry: VehicleGeometry = VehicleGeometry(),  # noqa: B008 - frozen dataclass
+    geometry: VehicleGeometry = DEFAULT_GEOMETRY,
     location: str = "procdrive-town",
     *,
     overwrite: bool = False,
@@ -218,7 +236,8 @@ def export_nuscenes(
 
     Args:
         clips: episodes; each ``meta`` needs ``poses`` (T, 3) [m, m, rad] of the rear-axle reference point,
-            ``intrinsics`` 3x3 [px], ``camera`` {``x_m``, ``y_m``, ``height_m`` [m], ``pitch_rad`` [rad, +down]};
+            ``intrinsics`` 3x3 [px], ``camera`` {``x_m``, ``y_m``, ``height_m`` [m], ``pitch_rad`` [rad,
+            +down]};
             optional ``labels.steer_rad`` (T,) road-wheel angle [rad, +left] (else derived from the actions),
             ``road`` {``centerline`` (N, 2) [m], ``half_width_m`` [m]} (else a corridor around the ego path),
             ``scene``, ``seed``, ``style`` (provenance only). Lists (JSON) and arrays are both accepted.
@@ -243,13 +262,13 @@ def export_nuscenes(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging.", dir=out_dir.parent))
     try:
-        os.chmod(staging, 0o755)
         episodes = _write_frames_all(_named(clips, version), staging, keyframe_interval_s, geometry)
         plan = _plan_map(episodes, max_map_px)
         marker = _write_dataset(staging, episodes, plan, version, location, geometry, keyframe_interval_s)
         marker["fingerprint"] = _fingerprint(staging, marker)
         write_json(staging / MARKER_FILE, marker)
-        if previous is not None and previous != marker["fingerprint"] and not overwrite:
+        _apply_umask_mode(staging)
+        if previous is not None and previous != marker["fingerprint"]:
             raise NuScenesExportError(
                 f"refusing to overwrite {out_dir}: it holds a different nuScenes export; pass overwrite=True"
             )
@@ -261,7 +280,14 @@ def export_nuscenes(
     return out_dir
 
 
-# ----------------------------------------------------------------------------------------------- reading clips
+# --------------------------------------------------------------------------------------------- reading clips
+
+
+def _sequential_names() -> Iterator[str]:
+    """scene-0001, scene-0002, ... without the numbers for which ``NuScenesCanBus`` refuses or warns."""
+    for i in range(1, 10_000):
+        if i not in CAN_BLACKLIST and i not in CAN_WARNING_SCENES:
+            yield f"scene-{i:04d}"
 
 
 def _named(clips: Iterable[Clip], version: str) -> Iterator[tuple[str, Clip]]:
@@ -271,15 +297,13 @@ def _named(clips: Iterable[Clip], version: str) -> Iterator[tuple[str, Clip]]:
     if not head:
         raise NuScenesExportError("no clips to export")
     if version.endswith("mini") and len(head) <= len(NUSCENES_MINI_SCENES):
-        yield from zip(scene_names(len(head), version), head)
+        yield from zip(NUSCENES_MINI_SCENES, head, strict=False)
         return
-    numbered = iter(scene_names(9_999 - len(CAN_BLACKLIST) - len(CAN_WARNING_SCENES), "sequential"))
-    for clip in (*head,):
-        yield next(numbered), clip
-    for clip in it:
-        name = next(numbered, None)
+    names = _sequential_names()
+    for clip in chain(head, it):
+        name = next(names, None)
         if name is None:
-            raise NuScenesExportError("too many clips for scene-NNNN names")
+            raise NuScenesExportError("too many clips: scene-NNNN names run out at scene-9999")
         yield name, clip
 
 
@@ -318,11 +342,13 @@ def _road_runs(meta: dict[str, Any], poses_xy: np.ndarray, where: str) -> tuple[
         d2 = np.sum((line[lo : lo + 4096, None, :] - poses_xy[None, :, :]) ** 2, axis=-1)
         near[lo : lo + 4096] = d2.min(axis=1) <= ROUTE_RADIUS_M**2
     breaks = np.flatnonzero(np.diff(near.astype(np.int8))) + 1
-    runs = [seg for seg, keep in zip(np.split(line, breaks), np.split(near, breaks)) if keep[0]]
+    runs = [seg for seg, keep in zip(np.split(line, breaks), np.split(near, breaks), strict=True) if keep[0]]
     return runs or [poses_xy], float(road["half_width_m"])
 
 
-def _parse(name: str, clip: Clip, index: int, start_us: int, interval_s: float, geometry: VehicleGeometry):
+def _parse(
+    name: str, clip: Clip, index: int, start_us: int, interval_s: float, geometry: VehicleGeometry
+) -> _Episode:
     """Validate one clip's meta and build its :class:`_Episode` (without writing anything)."""
     where = f"clip {index} ({name})"
     n = len(clip)
@@ -336,7 +362,8 @@ def _parse(name: str, clip: Clip, index: int, start_us: int, interval_s: float, 
     else:
         steer = yaw_rate_to_steering(yaw_rate, speed, geometry.wheelbase_m)
     signals = {
-        k: np.asarray(labels.get(k, np.zeros(n)), dtype=np.int64) for k in ("left_signal", "right_signal")
+        k: (_meta_array(labels, k, (n,), where + " labels") if k in labels else np.zeros(n)).astype(np.int64)
+        for k in ("left_signal", "right_signal")
     }
     xyz, pitch = _camera(meta, where)
     runs, half_width = _road_runs(meta, poses[:, :2], where)
@@ -346,14 +373,32 @@ def _parse(name: str, clip: Clip, index: int, start_us: int, interval_s: float, 
     is_key = np.zeros(n, dtype=bool)
     is_key[keyframes] = True
     filenames = [
-        f"{'samples' if k else 'sweeps'}/{CHANNEL}/{name}__{CHANNEL}__{u}.jpg" for k, u in zip(is_key, utimes)
+        f"{'samples' if k else 'sweeps'}/{CHANNEL}/{name}__{CHANNEL}__{u}.jpg"
+        for k, u in zip(is_key, utimes, strict=True)
     ]
-    source = {k: meta.get(k) for k in ("source", "scene", "seed", "style")}
+    source = _jsonable({k: meta.get(k) for k in ("source", "scene", "seed", "style")})
     h, w = clip.resolution
     return _Episode(
-        name, clip.text, source, t, utimes, keyframes, filenames, h, w, speed, yaw_rate, steer, poses, signals,
-        _meta_array(meta, "intrinsics", (3, 3), where), xyz, pitch, runs, half_width,
-    )  # fmt: skip
+        name=name,
+        text=clip.text,
+        source=source,
+        t_s=t,
+        utimes=utimes,
+        keyframes=keyframes,
+        filenames=filenames,
+        height=h,
+        width=w,
+        speed_mps=speed,
+        yaw_rate_rps=yaw_rate,
+        steer_rad=steer,
+        poses=poses,
+        signals=signals,
+        intrinsics=_meta_array(meta, "intrinsics", (3, 3), where),
+        camera_xyz_m=xyz,
+        camera_pitch_rad=pitch,
+        road_runs=runs,
+        road_half_width_m=half_width,
+    )
 
 
 def _write_frames_all(
@@ -364,9 +409,9 @@ def _write_frames_all(
     start_us = BASE_UTIME_US
     for index, (name, clip) in enumerate(named):
         ep = _parse(name, clip, index, start_us, interval_s, geometry)
-        for frame, filename in zip(clip.frames, ep.filenames):
+        for frame, filename in zip(clip.frames, ep.filenames, strict=True):
             ok, jpg = cv2.imencode(
-                ".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95]
+                ".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
             )
             if not ok:
                 raise NuScenesExportError(f"JPEG encoding failed for {filename}")
@@ -392,10 +437,10 @@ def _plan_map(episodes: list[_Episode], max_map_px: int) -> _MapPlan:
     extent = hi + offset + MAP_MARGIN_M
     resolution = NATIVE_MAP_RESOLUTION_M
     if extent.max() / resolution > max_map_px:
-        resolution = float(np.ceil(extent.max() / max_map_px / 0.05) * 0.05)
+        resolution = round(float(np.ceil(extent.max() / max_map_px / 0.05)) * 0.05, 2)
         warnings.warn(
-            f"map extent {extent.max():.0f} m exceeds {max_map_px} px at 0.1 m/px; writing {resolution} m/px, "
-            "which the devkit's MapMask (it assumes 0.1 m/px) will misplace; raise max_map_px to keep 0.1",
+            f"map extent {extent.max():.0f} m exceeds {max_map_px} px at 0.1 m/px; writing {resolution} "
+            "m/px, which the devkit's MapMask (it assumes 0.1 m/px) misplaces; raise max_map_px to keep 0.1",
             stacklevel=3,
         )
     width, height = (int(np.ceil(e / resolution)) for e in extent)
@@ -438,6 +483,11 @@ def _static_tables(sensor_token: str) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def _link(tokens: list[str], i: int) -> str:
+    """``tokens[i]``, or "" past either end of a prev/next chain."""
+    return tokens[i] if 0 <= i < len(tokens) else ""
+
+
 def _scene_tables(ep: _Episode, plan: _MapPlan, sensor_token: str, location: str) -> dict[str, list[dict]]:
     """log, calibrated_sensor, scene, sample, sample_data and ego_pose records of one episode."""
     name, n = ep.name, len(ep.utimes)
@@ -451,40 +501,90 @@ def _scene_tables(ep: _Episode, plan: _MapPlan, sensor_token: str, location: str
     is_key = np.isin(np.arange(n), ep.keyframes)
     xy = ep.poses[:, :2] + plan.offset_m
     quats = yaw_to_quaternion(ep.poses[:, 2])
-    link = lambda tokens, i: tokens[i] if 0 <= i < len(tokens) else ""  # noqa: E731
     return {
-        "log": [{
-            "token": log_token, "logfile": f"procdrive-{date}-{name}", "vehicle": "procdrive-ego",
-            "date_captured": date, "location": location,
-        }],
-        "calibrated_sensor": [{
-            "token": cs_token, "sensor_token": sensor_token, "translation": ep.camera_xyz_m.tolist(),
-            "rotation": camera_to_ego_rotation_wxyz(ep.camera_pitch_rad).tolist(),
-            "camera_intrinsic": ep.intrinsics.tolist(),
-        }],
-        "scene": [{
-            "token": scene_token, "log_token": log_token, "nbr_samples": len(sample_tokens),
-            "first_sample_token": sample_tokens[0], "last_sample_token": sample_tokens[-1], "name": name,
-            "description": ep.text,
-        }],
-        "sample": [{
-            "token": tok, "timestamp": int(ep.utimes[ep.keyframes[k]]), "prev": link(sample_tokens, k - 1),
-            "next": link(sample_tokens, k + 1), "scene_token": scene_token,
-        } for k, tok in enumerate(sample_tokens)],
-        "sample_data": [{
-            "token": sd_tokens[i], "sample_token": sample_tokens[owner[i]], "ego_pose_token": pose_tokens[i],
-            "calibrated_sensor_token": cs_token, "timestamp": int(ep.utimes[i]), "fileformat": "jpg",
-            "is_key_frame": bool(is_key[i]), "height": ep.height, "width": ep.width,
-            "filename": ep.filenames[i], "prev": link(sd_tokens, i - 1), "next": link(sd_tokens, i + 1),
-        } for i in range(n)],
-        "ego_pose": [{
-            "token": pose_tokens[i], "timestamp": int(ep.utimes[i]), "rotation": quats[i].tolist(),
-            "translation": [float(xy[i, 0]), float(xy[i, 1]), 0.0],
-        } for i in range(n)],
-    }  # fmt: skip
+        "log": [
+            {
+                "token": log_token,
+                "logfile": f"procdrive-{date}-{name}",
+                "vehicle": "procdrive-ego",
+                "date_captured": date,
+                "location": location,
+            }
+        ],
+        "calibrated_sensor": [
+            {
+                "token": cs_token,
+                "sensor_token": sensor_token,
+                "translation": ep.camera_xyz_m.tolist(),
+                "rotation": camera_to_ego_rotation_wxyz(ep.camera_pitch_rad).tolist(),
+                "camera_intrinsic": ep.intrinsics.tolist(),
+            }
+        ],
+        "scene": [
+            {
+                "token": scene_token,
+                "log_token": log_token,
+                "nbr_samples": len(sample_tokens),
+                "first_sample_token": sample_tokens[0],
+                "last_sample_token": sample_tokens[-1],
+                "name": name,
+                "description": ep.text,
+            }
+        ],
+        "sample": [
+            {
+                "token": tok,
+                "timestamp": int(ep.utimes[ep.keyframes[k]]),
+                "prev": _link(sample_tokens, k - 1),
+                "next": _link(sample_tokens, k + 1),
+                "scene_token": scene_token,
+            }
+            for k, tok in enumerate(sample_tokens)
+        ],
+        "sample_data": [
+            {
+                "token": sd_tokens[i],
+                "sample_token": sample_tokens[owner[i]],
+                "ego_pose_token": pose_tokens[i],
+                "calibrated_sensor_token": cs_token,
+                "timestamp": int(ep.utimes[i]),
+                "fileformat": "jpg",
+                "is_key_frame": bool(is_key[i]),
+                "height": ep.height,
+                "width": ep.width,
+                "filename": ep.filenames[i],
+                "prev": _link(sd_tokens, i - 1),
+                "next": _link(sd_tokens, i + 1),
+            }
+            for i in range(n)
+        ],
+        "ego_pose": [
+            {
+                "token": pose_tokens[i],
+                "timestamp": int(ep.utimes[i]),
+                "rotation": quats[i].tolist(),
+                "translation": [float(xy[i, 0]), float(xy[i, 1]), 0.0],
+            }
+            for i in range(n)
+        ],
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- CAN bus
+
+
+def _lane_route(runs: list[np.ndarray], poses_xy: np.ndarray) -> np.ndarray:
+    """(M, 2) route [m]: the centreline pieces shifted sideways by the ego's median lateral offset.
+
+    nuScenes routes follow the driven lane; on a multi-lane road the centreline can be a lane or more away.
+    """
+    tangents = [np.gradient(run, axis=0) if len(run) > 1 else np.array([[1.0, 0.0]]) for run in runs]
+    line, tangent = np.concatenate(runs), np.concatenate(tangents)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=-1)  # + left
+    nearest = np.array([np.argmin(np.sum((line - p) ** 2, axis=1)) for p in poses_xy])
+    lateral = np.sum((poses_xy - line[nearest]) * normal[nearest], axis=1)
+    return line + float(np.median(lateral)) * normal
 
 
 def _can_files(ep: _Episode, plan: _MapPlan, geometry: VehicleGeometry) -> dict[str, Any]:
@@ -500,20 +600,34 @@ def _can_files(ep: _Episode, plan: _MapPlan, geometry: VehicleGeometry) -> dict[
     quats = yaw_to_quaternion(ep.poses[:, 2])
     speed_kmh = mps_to_kmh(ep.speed_mps)
     yaw_rate_dps = np.rad2deg(ep.yaw_rate_rps)
-    pose = [{
-        "utime": int(ep.utimes[i]), "pos": [float(xy[i, 0]), float(xy[i, 1]), 0.0],
-        "orientation": quats[i].tolist(), "vel": [float(ep.speed_mps[i]), 0.0, 0.0],
-        "accel": [float(accel[i]), float(lateral[i]), GRAVITY_MPS2],
-        "rotation_rate": [0.0, 0.0, float(ep.yaw_rate_rps[i])],
-    } for i in range(n)]  # fmt: skip
-    monitor = [{
-        "utime": int(ep.utimes[i]), "vehicle_speed": float(speed_kmh[i]), "steering": float(steering_deg[i]),
-        "steering_speed": float(steering_speed[i]), "yaw_rate": float(yaw_rate_dps[i]),
-        "left_signal": int(ep.signals["left_signal"][i]), "right_signal": int(ep.signals["right_signal"][i]),
-        "brake": int(brake[i]), "brake_switch": 2 if brake[i] > 0 else 1, "throttle": int(throttle[i]),
-        "gear_position": GEAR_DRIVE,
-    } for i in range(n)]  # fmt: skip
-    route = (np.concatenate(ep.road_runs) + plan.offset_m).tolist()
+    pose = [
+        {
+            "utime": int(ep.utimes[i]),
+            "pos": [float(xy[i, 0]), float(xy[i, 1]), 0.0],
+            "orientation": quats[i].tolist(),
+            "vel": [float(ep.speed_mps[i]), 0.0, 0.0],
+            "accel": [float(accel[i]), float(lateral[i]), GRAVITY_MPS2],
+            "rotation_rate": [0.0, 0.0, float(ep.yaw_rate_rps[i])],
+        }
+        for i in range(n)
+    ]
+    monitor = [
+        {
+            "utime": int(ep.utimes[i]),
+            "vehicle_speed": float(speed_kmh[i]),
+            "steering": float(steering_deg[i]),
+            "steering_speed": float(steering_speed[i]),
+            "yaw_rate": float(yaw_rate_dps[i]),
+            "left_signal": int(ep.signals["left_signal"][i]),
+            "right_signal": int(ep.signals["right_signal"][i]),
+            "brake": int(brake[i]),
+            "brake_switch": 2 if brake[i] > 0 else 1,
+            "throttle": int(throttle[i]),
+            "gear_position": GEAR_DRIVE,
+        }
+        for i in range(n)
+    ]
+    route = (_lane_route(ep.road_runs, ep.poses[:, :2]) + plan.offset_m).tolist()
     timespan = float(t[-1] - t[0])
     stats = {
         "message_count": n,
@@ -583,7 +697,7 @@ def _fingerprint(root: Path, marker: dict[str, Any]) -> str:
 
 
 def _existing_fingerprint(out_dir: Path, overwrite: bool) -> str | None:
-    """Fingerprint of the export already in ``out_dir`` (None if empty or to be overwritten); refuse others."""
+    """Fingerprint of the export in ``out_dir`` (None: empty or to be overwritten); refuse other content."""
     if out_dir.exists() and not out_dir.is_dir():
         raise NuScenesExportError(f"{out_dir} exists and is not a directory")
     if overwrite or not out_dir.exists() or not any(out_dir.iterdir()):
@@ -592,9 +706,16 @@ def _existing_fingerprint(out_dir: Path, overwrite: bool) -> str | None:
         return str(json.loads((out_dir / MARKER_FILE).read_text())["fingerprint"])
     except (OSError, ValueError, KeyError, TypeError):
         raise NuScenesExportError(
-            f"refusing to write into non-empty {out_dir}: it does not hold a nuScenes export from this module "
-            f"(no readable {MARKER_FILE}); pass overwrite=True to replace its contents"
+            f"refusing to write into non-empty {out_dir}: it does not hold a nuScenes export from this "
+            f"module (no readable {MARKER_FILE}); pass overwrite=True to replace its contents"
         ) from None
+
+
+def _apply_umask_mode(directory: Path) -> None:
+    """mkdtemp creates the staging directory 0700; the dataset root gets the ordinary umask mode."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
 
 
 def _install(staging: Path, out_dir: Path) -> None:
@@ -605,6 +726,10 @@ def _install(staging: Path, out_dir: Path) -> None:
     trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
     try:
         os.replace(out_dir, trash / "old")
-        os.replace(staging, out_dir)
+        try:
+            os.replace(staging, out_dir)
+        except OSError:
+            os.replace(trash / "old", out_dir)  # put the previous dataset back
+            raise
     finally:
         shutil.rmtree(trash, ignore_errors=True)

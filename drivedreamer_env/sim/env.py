@@ -1,0 +1,88 @@
+"""``ProcDrive-v0``: the ground-truth simulator as a Gymnasium environment.
+
+Action ``Box(-1, 1, (2,), float32)`` = ``[steering, speed]``:
+
+* steering: road-wheel angle ``steering * max_steer_rad`` (default 0.5 rad = 28.6 deg), +1 = full left;
+  the wheel angle moves towards it at most ``max_steer_rate_rps`` (0.8 rad/s).
+* speed: target speed ``(speed + 1) / 2 * max_speed_mps`` (default 0..20 m/s), reached with at most
+  3 m/s^2 acceleration and 6 m/s^2 braking.
+
+Observation: the front-camera RGB frame, uint8 ``(H, W, 3)`` (default 64 x 128).
+Reward per step: ``0.1 * progress[m] - 0.05 * |lane offset|[m] - 0.1 * |heading error|[rad]``, and ``-5`` on
+termination. Terminates when the ego leaves the paved road or collides; the registered ``max_episode_steps``
+(400 = 40 s) truncates. ``info`` carries the ego pose ``(x, y, yaw)``, speed, yaw rate, steering and the
+labels (lane offset, heading error, distance, off-road, collision, road coordinates s, d).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from drivedreamer_env.sim.config import CameraConfig, SimConfig
+from drivedreamer_env.sim.simulator import Simulator
+
+
+class ProcDriveEnv(gym.Env):
+    """Gymnasium wrapper around :class:`~drivedreamer_env.sim.simulator.Simulator`.
+
+    Args:
+        config: a full :class:`SimConfig`; or pass ``width``/``height`` for just the image size.
+        render_mode: ``"rgb_array"`` (returns the frame) or ``None``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        cfg = config or SimConfig()
+        if width is not None or height is not None:
+            cam = cfg.camera
+            cfg.camera = CameraConfig(**{**cam.__dict__, "width": width or cam.width, "height": height or cam.height})
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.cfg = cfg
+        self.render_mode = render_mode
+        self.sim = Simulator(cfg)
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / cfg.dt_s)}
+        h, w = cfg.camera.height, cfg.camera.width
+        self.observation_space = spaces.Box(0, 255, (h, w, 3), np.uint8)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self._frame: np.ndarray | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start a new episode. The world comes from ``seed`` (drawn from the env's RNG when None).
+
+        ``options`` may hold ``lane`` (0 = next to the centre line) and ``speed`` (initial speed [m/s]).
+        """
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"lane", "speed"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; allowed: 'lane', 'speed'")
+        episode_seed = int(self.np_random.integers(0, 2**31 - 1))
+        self._frame, _ = self.sim.reset(episode_seed, lane=options.get("lane"), speed_mps=options.get("speed"))
+        info = self.sim.info()
+        info["caption"] = self.sim.world.caption
+        info["episode_seed"] = episode_seed
+        return self._frame, info
+
+    def step(self, action):
+        result = self.sim.step(action)
+        self._frame = result.frame
+        return result.frame, result.reward, result.terminated, False, result.info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode == "rgb_array":
+            if self._frame is None:
+                raise RuntimeError("call reset() before render()")
+            return self._frame.copy()
+        return None

@@ -1,0 +1,107 @@
+"""ProcDrive-v0 contracts: Gymnasium API, determinism, action validation, signs of steering."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import drivedreamer_env  # noqa: F401  (registers the environments)
+from drivedreamer_env.registration import ENV_IDS
+from drivedreamer_env.sim import Simulator
+from drivedreamer_env.sim.world import POLE, Boxes
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_check_env_passes_on_every_registered_id(env_id):
+    env = gym.make(env_id, render_mode="rgb_array")
+    check_env(env.unwrapped, skip_render_check=False)
+    env.close()
+
+
+def _rollout(seed: int, actions: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+    env = gym.make("ProcDrive-v0")
+    obs, _ = env.reset(seed=seed)
+    frames, rewards = [obs], []
+    for a in actions:
+        obs, r, term, trunc, _ = env.step(a)
+        frames.append(obs)
+        rewards.append(r)
+        if term or trunc:
+            break
+    return frames, rewards
+
+
+def test_same_seed_gives_identical_frames_and_other_seed_differs():
+    actions = np.random.default_rng(1).uniform(-0.3, 0.3, (25, 2)).astype(np.float32)
+    f1, r1 = _rollout(11, actions)
+    f2, r2 = _rollout(11, actions)
+    f3, _ = _rollout(12, actions)
+    assert len(f1) == len(f2) > 5
+    assert all(np.array_equal(a, b) for a, b in zip(f1, f2))
+    assert r1 == r2
+    assert not np.array_equal(f1[0], f3[0])
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [([np.nan, 0.0], "finite"), ([0.0, 0.0, 0.0], "shape (2,)"), ([[0.0, 0.0]], "shape (2,)"), ("left", "could not")],
+)
+def test_bad_actions_are_rejected_with_a_clear_error(action, message):
+    env = gym.make("ProcDrive-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        env.step(action)
+
+
+def test_steering_left_turns_left_and_world_moves_right(day_cfg):
+    sim = Simulator(day_cfg)
+    sim.reset(3)
+    st = sim.state
+    st.traffic.s[:] = -1e4  # no traffic in view
+    # one magenta pole 25 m ahead, 3 m left of the ego; nothing else by the road
+    x0, y0, yaw0 = st.ego.x, st.ego.y, st.ego.yaw
+    fwd, left = np.array([np.cos(yaw0), np.sin(yaw0)]), np.array([-np.sin(yaw0), np.cos(yaw0)])
+    pole_xy = np.array([x0, y0]) + 25.0 * fwd + 3.0 * left
+    sim.world.boxes = Boxes(
+        xy=pole_xy[None], z0=np.zeros(1), size=np.array([[0.6, 0.6, 6.0]]), yaw=np.array([yaw0]),
+        color=np.array([[255.0, 0.0, 255.0]]), kind=np.array([POLE]), s=np.array([st.s + 25.0]),
+    )  # fmt: skip
+
+    def pole_column() -> float:
+        img = sim.render().astype(int)
+        mask = (img[..., 0] > 120) & (img[..., 2] > 120) & (img[..., 1] < 60)
+        assert mask.sum() > 3, "the pole should be visible"
+        return float(np.nonzero(mask)[1].mean())
+
+    u0 = pole_column()
+    yaws = [st.ego.yaw]
+    rates = []
+    for _ in range(8):
+        sim.step([0.6, -0.2])
+        yaws.append(sim.state.ego.yaw)
+        rates.append(sim.state.ego.yaw_rate)
+    assert all(r > 0 for r in rates[1:]), "a left steer gives a positive yaw rate"
+    assert np.all(np.diff(yaws) > 0), "heading increases when turning left"
+    assert pole_column() > u0 + 5, "objects move right in the image when the ego turns left"
+
+
+def test_reset_options_and_info_contents():
+    env = gym.make("ProcDrive-v0")
+    _, info = env.reset(seed=4, options={"lane": 0, "speed": 3.0})
+    assert info["speed"] == pytest.approx(3.0)
+    assert abs(info["lane_offset"]) < 0.05 and info["d"] < 0  # lane 0 is right of the centre line
+    for key in ("pose", "yaw_rate", "heading_error", "distance", "off_road", "collision", "caption"):
+        assert key in info
+    with pytest.raises(ValueError, match="unknown reset option"):
+        env.reset(seed=4, options={"weather": "fog"})
+
+
+def test_driving_off_the_road_terminates_with_penalty():
+    env = gym.make("ProcDrive-v0")
+    env.reset(seed=2)
+    for _ in range(200):
+        _, reward, terminated, truncated, info = env.step([-1.0, 0.0])
+        if terminated:
+            break
+    assert terminated and info["off_road"]
+    assert reward < -4.0
