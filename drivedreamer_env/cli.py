@@ -22,7 +22,9 @@ def _sim_config(args: argparse.Namespace):
     cfg = load_config(SimConfig, args.config) if args.config else SimConfig()
     if args.width or args.height:
         cam = cfg.camera
-        cfg.camera = CameraConfig(**{**cam.__dict__, "width": args.width or cam.width, "height": args.height or cam.height})
+        cfg.camera = CameraConfig(
+            **{**cam.__dict__, "width": args.width or cam.width, "height": args.height or cam.height}
+        )
     return cfg
 
 

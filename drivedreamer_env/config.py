@@ -58,9 +58,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {unknown} for {cls.__name__}; allowed keys are {sorted(names)}"
-        )
+        raise ConfigError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; allowed keys are {sorted(names)}")
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     return cls(**kwargs)
 

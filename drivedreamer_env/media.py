@@ -46,7 +46,9 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps
                 writer.append_data(np.asarray(frame, dtype=np.uint8))
 
 
-def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] | None = None, gap: int = 2) -> np.ndarray:
+def contact_sheet(
+    rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] | None = None, gap: int = 2
+) -> np.ndarray:
     """Tile rows of equally sized RGB frames into one image, with an optional text label per row."""
     h, w = rows[0][0].shape[:2]
     cols = max(len(r) for r in rows)
@@ -58,5 +60,14 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] | 
             x = label_w + gap + j * (w + gap)
             sheet[y : y + h, x : x + w] = frame
         if labels is not None:
-            cv2.putText(sheet, labels[i], (4, y + h // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                sheet,
+                labels[i],
+                (4, y + h // 2 + 4),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
     return sheet

@@ -165,9 +165,7 @@ def test_every_frame_in_the_chain_with_a_round_tripping_ego_pose(exported):
         assert len(chain) == len(clip)
         utimes = np.array([sd["timestamp"] for sd in chain])
         assert np.all(np.diff(utimes) > 0)
-        np.testing.assert_allclose(
-            (utimes - utimes[0]) / 1e6, clip.timestamps - clip.timestamps[0], atol=1e-6
-        )
+        np.testing.assert_allclose((utimes - utimes[0]) / 1e6, clip.timestamps - clip.timestamps[0], atol=1e-6)
         poses = np.asarray(clip.meta["poses"], dtype=np.float64)
         ego = [nusc.get("ego_pose", sd["ego_pose_token"]) for sd in chain]
         assert [e["timestamp"] for e in ego] == utimes.tolist()
@@ -191,9 +189,7 @@ def test_keyframes_every_half_second_and_sweeps_point_to_the_next_sample(exporte
         assert all(s["timestamp"] == sd["timestamp"] for s, sd in zip(samples, keys, strict=True))
         gaps_s = np.diff([s["timestamp"] for s in samples]) / 1e6
         np.testing.assert_allclose(gaps_s, 0.5, atol=0.05 + 0.04)  # half a frame plus timestamp jitter
-        assert all(
-            a["next"] == b["token"] and b["prev"] == a["token"] for a, b in itertools.pairwise(samples)
-        )
+        assert all(a["next"] == b["token"] and b["prev"] == a["token"] for a, b in itertools.pairwise(samples))
         for sd in chain:
             folder = "samples" if sd["is_key_frame"] else "sweeps"
             assert sd["filename"].startswith(f"{folder}/CAM_FRONT/{scene['name']}__CAM_FRONT__")
@@ -221,20 +217,14 @@ def test_can_bus_messages_carry_speed_steering_and_yaw_rate(exported):
         monitor = can.get_messages(scene["name"], "vehicle_monitor")
         pose = can.get_messages(scene["name"], "pose")
         chain = _camera_records(nusc, scene)
-        assert (
-            [m["utime"] for m in monitor] == [p["utime"] for p in pose] == [sd["timestamp"] for sd in chain]
-        )
+        assert [m["utime"] for m in monitor] == [p["utime"] for p in pose] == [sd["timestamp"] for sd in chain]
         np.testing.assert_allclose([m["vehicle_speed"] for m in monitor], speed * 3.6, rtol=1e-9)
         np.testing.assert_allclose([m["yaw_rate"] for m in monitor], np.rad2deg(yaw_rate), rtol=1e-6)
-        steer = clip.meta["labels"].get(
-            "steer_rad", yaw_rate_to_steering(yaw_rate, speed, GEOMETRY.wheelbase_m)
-        )
+        steer = clip.meta["labels"].get("steer_rad", yaw_rate_to_steering(yaw_rate, speed, GEOMETRY.wheelbase_m))
         expected_deg = road_wheel_rad_to_steering_wheel_deg(steer, GEOMETRY.steering_ratio)
         np.testing.assert_allclose([m["steering"] for m in monitor], expected_deg, rtol=1e-6)
         assert np.sign(monitor[0]["steering"]) == np.sign(yaw_rate[0])  # + left, like the yaw rate
-        np.testing.assert_allclose(
-            [p["rotation_rate"] for p in pose], np.outer(yaw_rate, [0, 0, 1]), atol=1e-6
-        )
+        np.testing.assert_allclose([p["rotation_rate"] for p in pose], np.outer(yaw_rate, [0, 0, 1]), atol=1e-6)
         np.testing.assert_allclose([p["vel"] for p in pose], np.outer(speed, [1, 0, 0]), atol=1e-6)
         ego = [nusc.get("ego_pose", sd["ego_pose_token"]) for sd in chain]
         np.testing.assert_allclose([p["pos"] for p in pose], [e["translation"] for e in ego])

@@ -35,11 +35,11 @@ def test_shard_round_trip(tmp_path):
 def test_corrupt_or_missing_shards_give_clear_errors(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
-    with pytest.raises(ShardError, match="corrupt shard .*bad.safetensors"):
+    with pytest.raises(ShardError, match=r"corrupt shard .*bad\.safetensors"):
         read_clip(bad)
     with pytest.raises(ShardError, match="not found"):
         read_clip(tmp_path / "missing.safetensors")
-    with pytest.raises(ShardError, match="manifest.json"):
+    with pytest.raises(ShardError, match=r"manifest\.json"):
         ShardSource(tmp_path)
 
 
@@ -63,7 +63,13 @@ def test_data_sim_writes_readable_shards(tmp_path, capsys):
     clips = list(ShardSource(out))
     assert [len(c) for c in clips] == [e["frames"] for e in manifest["episodes"]]
     assert clips[0].frames.shape[1:] == (64, 128, 3)
-    assert set(clips[0].meta["labels"]) >= {"lane_offset", "heading_error", "distance", "off_road", "collision"}
+    assert set(clips[0].meta["labels"]) >= {
+        "lane_offset",
+        "heading_error",
+        "distance",
+        "off_road",
+        "collision",
+    }
     assert clips[0].text == manifest["episodes"][0]["caption"]
 
 

@@ -37,14 +37,19 @@ def test_same_seed_gives_identical_frames_and_other_seed_differs():
     f2, r2 = _rollout(11, actions)
     f3, _ = _rollout(12, actions)
     assert len(f1) == len(f2) > 5
-    assert all(np.array_equal(a, b) for a, b in zip(f1, f2))
+    assert all(np.array_equal(a, b) for a, b in zip(f1, f2, strict=True))
     assert r1 == r2
     assert not np.array_equal(f1[0], f3[0])
 
 
 @pytest.mark.parametrize(
     ("action", "message"),
-    [([np.nan, 0.0], "finite"), ([0.0, 0.0, 0.0], "shape (2,)"), ([[0.0, 0.0]], "shape (2,)"), ("left", "could not")],
+    [
+        ([np.nan, 0.0], "finite"),
+        ([0.0, 0.0, 0.0], "shape (2,)"),
+        ([[0.0, 0.0]], "shape (2,)"),
+        ("left", "could not"),
+    ],
 )
 def test_bad_actions_are_rejected_with_a_clear_error(action, message):
     env = gym.make("ProcDrive-v0")
@@ -100,7 +105,7 @@ def test_driving_off_the_road_terminates_with_penalty():
     env = gym.make("ProcDrive-v0")
     env.reset(seed=2)
     for _ in range(200):
-        _, reward, terminated, truncated, info = env.step([-1.0, 0.0])
+        _, reward, terminated, _, info = env.step([-1.0, 0.0])
         if terminated:
             break
     assert terminated and info["off_road"]

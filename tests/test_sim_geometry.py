@@ -13,7 +13,9 @@ from drivedreamer_env.units import VehicleGeometry
 
 def test_projection_of_hand_computed_points():
     # hfov 90 deg on 128 px -> f = 64 px; no pitch
-    cam = PinholeCamera.from_config(CameraConfig(width=128, height=64, hfov_deg=90.0, height_m=1.5, x_m=1.5, pitch_deg=0.0))
+    cam = PinholeCamera.from_config(
+        CameraConfig(width=128, height=64, hfov_deg=90.0, height_m=1.5, x_m=1.5, pitch_deg=0.0)
+    )
     assert cam.fx == pytest.approx(64.0)
     pts_ego = np.array([
         [11.5, 0.0, 1.5],  # 10 m straight ahead at camera height -> principal point

@@ -63,9 +63,7 @@ def test_resampling_conserves_the_action_integral_on_uneven_times() -> None:
     out = resample(make_clip(t, actions), fps)
     end = out.timestamps[-1] + 1.0 / fps  # the last step runs past the clip on the held last action
     durations = np.diff(np.append(t, end))
-    np.testing.assert_allclose(
-        out.actions.sum(axis=0) / fps, (actions * durations[:, None]).sum(axis=0), atol=1e-4
-    )
+    np.testing.assert_allclose(out.actions.sum(axis=0) / fps, (actions * durations[:, None]).sum(axis=0), atol=1e-4)
 
 
 def test_upsampling_repeats_nearest_frames() -> None:
@@ -147,9 +145,7 @@ def test_windows_count_length_and_spacing() -> None:
 
 def test_window_config_matches_windows_and_rejects_unknown_keys() -> None:
     clip = make_clip(np.arange(40) / 10.0, hw=(24, 40))
-    cfg = from_dict(
-        WindowConfig, {"frames": 4, "fps": 5.0, "height": 8, "width": 16, "crop": [0, 0.25, 0, 0]}
-    )
+    cfg = from_dict(WindowConfig, {"frames": 4, "fps": 5.0, "height": 8, "width": 16, "crop": [0, 0.25, 0, 0]})
     assert cfg.crop == (0.0, 0.25, 0.0, 0.0) and cfg.resolution == (8, 16)
     got, want = list(cfg.windows(clip)), list(windows(clip, 4, 5.0, (8, 16), (0.0, 0.25, 0.0, 0.0)))
     assert len(got) == len(want) == 5

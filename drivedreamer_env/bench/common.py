@@ -40,7 +40,12 @@ def environment() -> dict[str, Any]:
     import numpy as np
 
     return {
-        "device": {"kind": "cpu", "model": _cpu_model(), "logical_cores": os.cpu_count(), "machine": platform.machine()},
+        "device": {
+            "kind": "cpu",
+            "model": _cpu_model(),
+            "logical_cores": os.cpu_count(),
+            "machine": platform.machine(),
+        },
         "python": platform.python_version(),
         "numpy": np.__version__,
         "commit": git_commit(),

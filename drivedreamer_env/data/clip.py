@@ -38,9 +38,7 @@ class Clip:
         f, t, a = self.frames, self.timestamps, self.actions
         if not isinstance(f, np.ndarray) or f.dtype != np.uint8 or f.ndim != 4 or f.shape[-1] != 3:
             shape = getattr(f, "shape", None)
-            raise ClipError(
-                f"frames must be uint8 (T, H, W, 3) RGB, got {getattr(f, 'dtype', type(f))} {shape}"
-            )
+            raise ClipError(f"frames must be uint8 (T, H, W, 3) RGB, got {getattr(f, 'dtype', type(f))} {shape}")
         n = f.shape[0]
         if n == 0:
             raise ClipError("a clip needs at least one frame")
@@ -78,6 +76,4 @@ class Clip:
         if "poses" in meta:
             meta["poses"] = np.asarray(meta["poses"])[start:stop]
         meta["start_index"] = int(meta.get("start_index", 0)) + start
-        return Clip(
-            self.frames[start:stop], self.timestamps[start:stop], self.actions[start:stop], self.text, meta
-        )
+        return Clip(self.frames[start:stop], self.timestamps[start:stop], self.actions[start:stop], self.text, meta)

@@ -98,9 +98,7 @@ def read_clip(path: str | Path) -> Clip:
 
 def write_manifest(directory: str | Path, episodes: list[dict[str, Any]], **extra: Any) -> None:
     """Atomically write ``manifest.json`` listing the shards (file name plus per-episode summary)."""
-    write_json(
-        Path(directory) / MANIFEST, {"format": FORMAT, "version": VERSION, **extra, "episodes": episodes}
-    )
+    write_json(Path(directory) / MANIFEST, {"format": FORMAT, "version": VERSION, **extra, "episodes": episodes})
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -109,9 +107,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not directory.is_dir():
         raise ShardError(f"shard directory not found: {directory}")
     if not path.is_file():
-        raise ShardError(
-            f"{directory} has no {MANIFEST}; expected a directory written by `drivedreamer data sim`"
-        )
+        raise ShardError(f"{directory} has no {MANIFEST}; expected a directory written by `drivedreamer data sim`")
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as err:

@@ -93,9 +93,7 @@ def _parse_column(rows: list[tuple[int, list[str]]], index: int, name: str, path
         try:
             values[i] = float(cell)
         except ValueError:
-            raise VideoSourceError(
-                f"{path}, line {line}: column `{name}` is {cell!r}, not a number"
-            ) from None
+            raise VideoSourceError(f"{path}, line {line}: column `{name}` is {cell!r}, not a number") from None
         if not np.isfinite(values[i]):
             raise VideoSourceError(f"{path}, line {line}: column `{name}` is {cell!r} (NaN/inf not allowed)")
     return values
@@ -129,9 +127,7 @@ def read_actions_csv(path: str | Path, geometry: VehicleGeometry = VehicleGeomet
         raise VideoSourceError(f"{path}: CSV columns are {names}; expected a header with {_EXPECTED_CSV}")
     if not rows:
         raise VideoSourceError(f"{path}: CSV has a header but no rows")
-    t, speed, turn = (
-        _parse_column(rows, names.index(n), n, path) for n in ("timestamp", speed_col, turn_col)
-    )
+    t, speed, turn = (_parse_column(rows, names.index(n), n, path) for n in ("timestamp", speed_col, turn_col))
     bad = np.flatnonzero(np.diff(t) <= 0)
     if bad.size:
         i = int(bad[0])
@@ -249,9 +245,7 @@ def _read_video(path: Path, max_side: int | None) -> _Decoded:
     shortfall = expected - decoded
     if failed or shortfall > max(2, 0.01 * expected):
         out.skipped = max(shortfall, 1)
-        out.notes.append(
-            f"{out.skipped} after frame {decoded - 1} (stream ended early; ~{expected} expected)"
-        )
+        out.notes.append(f"{out.skipped} after frame {decoded - 1} (stream ended early; ~{expected} expected)")
     out.total = decoded + out.skipped
     return out
 

@@ -175,10 +175,7 @@ def resize_crop(frames: np.ndarray, resolution: tuple[int, int], crop: Crop | No
     if (scaled_h, scaled_w) != cropped_THWC.shape[1:3]:
         interp = cv2.INTER_AREA if scaled_h < cropped_THWC.shape[1] else cv2.INTER_LINEAR
         cropped_THWC = np.stack(
-            [
-                cv2.resize(np.ascontiguousarray(f), (scaled_w, scaled_h), interpolation=interp)
-                for f in cropped_THWC
-            ]
+            [cv2.resize(np.ascontiguousarray(f), (scaled_w, scaled_h), interpolation=interp) for f in cropped_THWC]
         )
     oy, ox = plan.offset_yx
     out = np.ascontiguousarray(cropped_THWC[:, oy : oy + resolution[0], ox : ox + resolution[1]])

@@ -17,9 +17,7 @@ def overlaps(poly: np.ndarray, others: np.ndarray) -> np.ndarray:
     """(N,) bool: does convex quad ``poly`` (4, 2) overlap each of ``others`` (N, 4, 2)?"""
     if len(others) == 0:
         return np.zeros(0, dtype=bool)
-    polys = np.concatenate(
-        [np.broadcast_to(poly, others.shape)[:, None], others[:, None]], axis=1
-    )  # (N,2,4,2)
+    polys = np.concatenate([np.broadcast_to(poly, others.shape)[:, None], others[:, None]], axis=1)  # (N,2,4,2)
     edges = np.roll(polys, -1, axis=2) - polys
     axes = np.stack([-edges[..., 1], edges[..., 0]], axis=-1).reshape(len(others), 8, 2)  # (N, 8, 2)
     proj_a = np.einsum("nkd,cd->nkc", axes, poly)  # (N, 8, 4)

@@ -81,7 +81,11 @@ def birdseye(sim: Simulator, branches: list[BranchResult], size: int = 400) -> n
     road = sim.world.road
     near = np.linalg.norm(road.xy - center, axis=1) < span
     s = road.s[near]
-    for d, color, thick in ((road.paved_half_width_m, (90, 90, 90), 1), (-road.paved_half_width_m, (90, 90, 90), 1), (0.0, (200, 160, 40), 1)):
+    for d, color, thick in (
+        (road.paved_half_width_m, (90, 90, 90), 1),
+        (-road.paved_half_width_m, (90, 90, 90), 1),
+        (0.0, (200, 160, 40), 1),
+    ):
         xy, _ = road.pose_at(s, d)
         cv2.polylines(img, [px(xy)], False, color, thick, cv2.LINE_AA, 4)
     colors = {"left": (40, 80, 220), "straight": (40, 160, 40), "right": (220, 50, 40)}
@@ -102,7 +106,10 @@ def run_demo(out_dir: str | Path = "outputs/demo", seed: int = 7, steps: int = 4
     write_video(out / "sim_branches.mp4", video, fps=1.0 / cfg.dt_s)
     write_video(out / "sim_branches.gif", video[::2], fps=0.5 / cfg.dt_s)
     picks = np.linspace(0, n - 1, 6).astype(int)
-    write_png(out / "sim_contact_sheet.png", upscale(contact_sheet([[b.frames[t] for t in picks] for b in branches], [b.name for b in branches]), 2))
+    write_png(
+        out / "sim_contact_sheet.png",
+        upscale(contact_sheet([[b.frames[t] for t in picks] for b in branches], [b.name for b in branches]), 2),
+    )
     write_png(out / "sim_birdseye.png", birdseye(sim, branches))
     write_png(out / "sim_styles.png", upscale(style_grid(cfg, seed), 2))
     metrics = {
@@ -127,4 +134,6 @@ def print_table(metrics: dict) -> None:
     print(f"\nseed {metrics['seed']}: {metrics['caption']}")
     print(f"{'branch':<10}{'frames':>8}{'yaw rate [rad/s]':>18}{'heading change [deg]':>22}{'distance [m]':>14}")
     for name, m in metrics["branches"].items():
-        print(f"{name:<10}{m['frames']:>8}{m['mean_yaw_rate_rps']:>18.3f}{m['heading_change_deg']:>22.1f}{m['distance_m']:>14.1f}")
+        print(
+            f"{name:<10}{m['frames']:>8}{m['mean_yaw_rate_rps']:>18.3f}{m['heading_change_deg']:>22.1f}{m['distance_m']:>14.1f}"
+        )

@@ -16,7 +16,7 @@ labels (lane offset, heading error, distance, off-road, collision, road coordina
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -34,7 +34,7 @@ class ProcDriveEnv(gym.Env):
         render_mode: ``"rgb_array"`` (returns the frame) or ``None``.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(
         self,

@@ -235,12 +235,13 @@ def export_nuscenes(
     """Write simulator episodes (one clip = one scene) as a nuScenes dataset with CAN bus files.
 
     Args:
-        clips: episodes; each ``meta`` needs ``poses`` (T, 3) [m, m, rad] of the rear-axle reference point,
-            ``intrinsics`` 3x3 [px], ``camera`` {``x_m``, ``y_m``, ``height_m`` [m], ``pitch_rad`` [rad,
-            +down]};
-            optional ``labels.steer_rad`` (T,) road-wheel angle [rad, +left] (else derived from the actions),
-            ``road`` {``centerline`` (N, 2) [m], ``half_width_m`` [m]} (else a corridor around the ego path),
-            ``scene``, ``seed``, ``style`` (provenance only). Lists (JSON) and arrays are both accepted.
+        clips: episodes (one scene each). Each ``meta`` needs ``poses`` (T, 3) x [m], y [m], yaw [rad] of
+            the rear-axle reference point in a shared world frame, ``intrinsics`` 3x3 [px] and ``camera``
+            {``x_m``, ``y_m``, ``height_m`` [m], ``pitch_rad`` [rad, + looking down]}. Optional:
+            ``labels.steer_rad`` (T,) road-wheel angle [rad, + left] (else derived from the actions),
+            ``labels.left_signal`` / ``right_signal`` (T,) 0/1, ``road`` {``centerline`` (N, 2) [m],
+            ``half_width_m`` [m]} (else a corridor around the ego path), ``source``, ``scene``, ``seed``,
+            ``style`` (provenance only). Lists (a JSON round trip) and arrays are both accepted.
         out_dir: the dataroot to create; replaced atomically when the export is complete.
         version: table folder name, e.g. ``v1.0-mini`` or ``v1.0-trainval``.
         keyframe_interval_s: spacing of the keyframes (samples) [s].
@@ -322,9 +323,7 @@ def _camera(meta: dict[str, Any], where: str) -> tuple[np.ndarray, float]:
     cam = meta.get("camera")
     needed = ("x_m", "height_m", "pitch_rad")
     if not isinstance(cam, dict) or any(k not in cam for k in needed):
-        raise NuScenesExportError(
-            f"{where}: meta['camera'] must be a dict with keys {needed} (+ optional y_m)"
-        )
+        raise NuScenesExportError(f"{where}: meta['camera'] must be a dict with keys {needed} (+ optional y_m)")
     xyz = np.array([cam["x_m"], cam.get("y_m", 0.0), cam["height_m"]], dtype=np.float64)
     return xyz, float(cam["pitch_rad"])
 
@@ -346,9 +345,7 @@ def _road_runs(meta: dict[str, Any], poses_xy: np.ndarray, where: str) -> tuple[
     return runs or [poses_xy], float(road["half_width_m"])
 
 
-def _parse(
-    name: str, clip: Clip, index: int, start_us: int, interval_s: float, geometry: VehicleGeometry
-) -> _Episode:
+def _parse(name: str, clip: Clip, index: int, start_us: int, interval_s: float, geometry: VehicleGeometry) -> _Episode:
     """Validate one clip's meta and build its :class:`_Episode` (without writing anything)."""
     where = f"clip {index} ({name})"
     n = len(clip)
@@ -470,12 +467,8 @@ def _rasterize_map(episodes: list[_Episode], plan: _MapPlan) -> np.ndarray:
 
 def _static_tables(sensor_token: str) -> dict[str, list[dict[str, Any]]]:
     return {
-        "category": [
-            {"token": make_token("category", n), "name": n, "description": d} for n, d in CATEGORIES
-        ],
-        "attribute": [
-            {"token": make_token("attribute", n), "name": n, "description": d} for n, d in ATTRIBUTES
-        ],
+        "category": [{"token": make_token("category", n), "name": n, "description": d} for n, d in CATEGORIES],
+        "attribute": [{"token": make_token("attribute", n), "name": n, "description": d} for n, d in ATTRIBUTES],
         "visibility": [{"token": t, "level": lv, "description": d} for t, lv, d in VISIBILITIES],
         "sensor": [{"token": sensor_token, "channel": CHANNEL, "modality": "camera"}],
         "instance": [],
@@ -669,9 +662,7 @@ def _write_dataset(
         raise NuScenesExportError("PNG encoding of the map failed")
     write_bytes(root / map_file, png.tobytes())
     log_tokens = [log["token"] for log in tables["log"]]
-    tables["map"] = [
-        {"token": map_token, "log_tokens": log_tokens, "category": "semantic_prior", "filename": map_file}
-    ]
+    tables["map"] = [{"token": map_token, "log_tokens": log_tokens, "category": "semantic_prior", "filename": map_file}]
     for table in TABLES:
         write_json(root / version / f"{table}.json", tables[table])
     return {
@@ -681,9 +672,7 @@ def _write_dataset(
         "keyframe_interval_s": interval_s,
         "global_offset_m": plan.offset_m.tolist(),
         "map": {"filename": map_file, "resolution_m": plan.resolution_m, "size_px": list(plan.size_px)},
-        "scenes": [
-            {"name": ep.name, "caption": ep.text, "frames": len(ep.utimes), **ep.source} for ep in episodes
-        ],
+        "scenes": [{"name": ep.name, "caption": ep.text, "frames": len(ep.utimes), **ep.source} for ep in episodes],
     }
 
 

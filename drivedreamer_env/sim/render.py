@@ -76,17 +76,13 @@ class Renderer:
         # hills: elevation angle [rad] as a periodic function of world azimuth
         rng = np.random.default_rng(world.seed + 7)
         az = np.linspace(0.0, 2 * np.pi, 2048, endpoint=False)
-        prof = sum(
-            rng.uniform(0.2, 1.0) * np.sin(k * az + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5, 9, 17)
-        )
+        prof = sum(rng.uniform(0.2, 1.0) * np.sin(k * az + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5, 9, 17))
         self.hill_profile = np.deg2rad(1.2 + 0.9 * (prof - prof.min()) / np.ptp(prof) * 3.0)
         self.column_azimuth = np.arctan((camera.cx - (np.arange(w) + 0.5)) / camera.fx)  # left positive
         rows = np.arange(h) + 0.5
         self.row_elevation = np.arctan((camera.cy - rows) / camera.fy) - camera.pitch_rad  # (H,)
         hill_keep = 0.0 if world.style.weather == "fog" else 0.45
-        self.hill_color = (self.look.hills * hill_keep + self.look.sky_horizon * (1 - hill_keep)).astype(
-            np.float32
-        )
+        self.hill_color = (self.look.hills * hill_keep + self.look.sky_horizon * (1 - hill_keep)).astype(np.float32)
         sun_az = rng.uniform(0, 2 * np.pi)
         self.sun = np.array([np.cos(sun_az) * 0.6, np.sin(sun_az) * 0.6, 0.8])
         self.line_px = max(1, round(0.15 / self.cell))
@@ -112,11 +108,8 @@ class Renderer:
         return np.repeat(col[:, None, :], w, axis=1)
 
     # ---------------------------------------------------------------- per frame
-    def render(
-        self, ego_xy: np.ndarray, ego_yaw: float, ego_s: float, traffic: Traffic, step: int = 0
-    ) -> np.ndarray:
+    def render(self, ego_xy: np.ndarray, ego_yaw: float, ego_s: float, traffic: Traffic, step: int = 0) -> np.ndarray:
         """(H, W, 3) uint8 RGB image seen from the ego pose (rear-axle ``ego_xy`` [m], ``ego_yaw`` [rad])."""
-        h, w = self.cam.height, self.cam.width
         img = self.sky.copy()
         self._draw_hills(img, ego_yaw)
         flat = img.reshape(-1, 3)
@@ -179,19 +172,15 @@ class Renderer:
         band(-edge_d, edge_d, styles.ASPHALT)
         lw = self.line_px
         if road.sidewalk_m > 0:
-            cv2.polylines(
-                r, [edge(-paved), edge(paved)], False, styles.CURB, max(1, 2 * lw), cv2.LINE_8, SHIFT
-            )
-        cv2.polylines(
-            r, [edge(-edge_d + 0.2), edge(edge_d - 0.2)], False, styles.WHITE_LINE, lw, cv2.LINE_8, SHIFT
-        )
+            cv2.polylines(r, [edge(-paved), edge(paved)], False, styles.CURB, max(1, 2 * lw), cv2.LINE_8, SHIFT)
+        cv2.polylines(r, [edge(-edge_d + 0.2), edge(edge_d - 0.2)], False, styles.WHITE_LINE, lw, cv2.LINE_8, SHIFT)
         dash = (s % 9.0) < 3.0  # 3 m dashes every 9 m, anchored to the road so they move past
         starts = np.flatnonzero(dash & ~np.roll(dash, 1))
         stops = np.flatnonzero(dash & ~np.roll(dash, -1))
 
         def dashed(d: float, cls: int) -> None:
             pts = edge(d)
-            segs = [pts[a : b + 1] for a, b in zip(starts, stops) if b > a]
+            segs = [pts[a : b + 1] for a, b in zip(starts, stops, strict=True) if b > a]
             if segs:
                 cv2.polylines(r, segs, False, cls, lw, cv2.LINE_8, SHIFT)
 
@@ -240,9 +229,7 @@ class Renderer:
             s=np.concatenate([b.s[keep], traffic.s[vkeep]]),
         )
 
-    def _draw_boxes(
-        self, img: np.ndarray, ego_xy: np.ndarray, ego_yaw: float, ego_s: float, traffic: Traffic
-    ) -> None:
+    def _draw_boxes(self, img: np.ndarray, ego_xy: np.ndarray, ego_yaw: float, ego_s: float, traffic: Traffic) -> None:
         boxes = self._visible_boxes(ego_s, traffic)
         n = len(boxes.s)
         if n == 0:
@@ -270,9 +257,7 @@ class Renderer:
         nwx, nwy = cy * nl[..., 0] - sy * nl[..., 1], sy * nl[..., 0] + cy * nl[..., 1]
         sun = np.clip(nwx * self.sun[0] + nwy * self.sun[1] + nl[..., 2] * self.sun[2], 0, 1)  # (M, 5)
         ego_c = ego[order].mean(axis=1)  # (M, 2)
-        head = (
-            styles.headlight_gain(ego_c[:, 0], ego_c[:, 1]) if self.look.headlights else np.zeros(len(order))
-        )
+        head = styles.headlight_gain(ego_c[:, 0], ego_c[:, 1]) if self.look.headlights else np.zeros(len(order))
         shade = self.look.ambient * (0.55 + 0.45 * sun) + (head * 0.8)[:, None] * (0.5 + 0.5 * sun)
         keep = np.exp(-depth[order] / self.look.fog_length_m)[:, None, None]
         colors = boxes.color[order][:, None, :] * shade[..., None] * self.look.light_gain
@@ -293,7 +278,7 @@ class Renderer:
         lights = self.look.headlights
         vehicles = set(np.flatnonzero(boxes.kind[order] == VEHICLE).tolist()) if lights else set()
         last_m = -1
-        for m, f in zip(*np.nonzero(draw)):
+        for m, f in zip(*np.nonzero(draw), strict=True):
             if m != last_m and last_m in vehicles:
                 self._draw_vehicle_lights(img, sel[last_m], center_cam[order[last_m]], keep[last_m, 0, 0])
             last_m = m
@@ -315,9 +300,7 @@ class Renderer:
         pts = np.round((uv - 0.5) * (1 << SHIFT)).astype(np.int32)
         cv2.fillConvexPoly(img, pts, color.tolist(), cv2.LINE_8, SHIFT)
 
-    def _draw_vehicle_lights(
-        self, img: np.ndarray, corners: np.ndarray, center: np.ndarray, keep: float
-    ) -> None:
+    def _draw_vehicle_lights(self, img: np.ndarray, corners: np.ndarray, center: np.ndarray, keep: float) -> None:
         """Red tail lights on the rear face, warm headlights on the front face, where that face is seen."""
         for face, color in ((FACES[1], (255.0, 40.0, 30.0)), (FACES[0], (255.0, 245.0, 200.0))):
             fc = corners[face]

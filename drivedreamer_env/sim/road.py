@@ -92,9 +92,7 @@ def curvature_profile(rng: np.random.Generator, length_m: float, max_curvature: 
         if rng.random() < 0.4:  # straight
             target, seg_len = 0.0, rng.uniform(30.0, 150.0)
         else:  # an arc turning 20-110 degrees, tight ones sometimes
-            radius = (
-                rng.uniform(1.0 / max_curvature, 300.0) if rng.random() < 0.5 else rng.uniform(60.0, 400.0)
-            )
+            radius = rng.uniform(1.0 / max_curvature, 300.0) if rng.random() < 0.5 else rng.uniform(60.0, 400.0)
             target = rng.choice([-1.0, 1.0]) / radius
             seg_len = np.deg2rad(rng.uniform(20.0, 110.0)) * radius
         ramp = int(rng.uniform(10.0, 25.0) / DS_M)

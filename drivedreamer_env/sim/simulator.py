@@ -87,10 +87,11 @@ class Simulator:
         self.state: SimState | None = None
 
     # --------------------------------------------------------------------------------------------- episode
-    def reset(
-        self, seed: int, lane: int | None = None, speed_mps: float | None = None
-    ) -> tuple[np.ndarray, Labels]:
-        """Start episode ``seed``: the ego sits in lane ``lane`` (0 next to the centre line; default: the outermost, rightmost lane) at ``START_S_M``."""
+    def reset(self, seed: int, lane: int | None = None, speed_mps: float | None = None) -> tuple[np.ndarray, Labels]:
+        """Start episode ``seed`` with the ego centre at ``START_S_M`` in lane ``lane``.
+
+        Lanes count from the centre line (0) outwards; the default is the outermost (rightmost) lane.
+        """
         self.world = generate_world(int(seed), self.cfg)
         self.renderer = Renderer(self.camera, self.world, self.cfg.camera.max_range_m)
         road = self.world.road
@@ -125,9 +126,7 @@ class Simulator:
         a = validate_action(action)
         steer_cmd, speed_cmd = normalized_to_physical(a, self.cfg.geometry)
         s_before, d_before = st.s, st.d
-        st.ego = step_ego(
-            st.ego, float(steer_cmd), float(speed_cmd), self.cfg.dt_s, self.cfg.geometry, self.cfg.limits
-        )
+        st.ego = step_ego(st.ego, float(steer_cmd), float(speed_cmd), self.cfg.dt_s, self.cfg.geometry, self.cfg.limits)
         step_traffic(st.traffic, self.world.road, self.cfg.dt_s, s_before, d_before, st.ego.speed)
         st.step += 1
         st.time_s += self.cfg.dt_s

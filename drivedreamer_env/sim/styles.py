@@ -15,10 +15,11 @@ from drivedreamer_env.sim.world import Style
 TERRAIN, SIDEWALK, CURB, SHOULDER, ASPHALT, WHITE_LINE, YELLOW_LINE = range(7)
 N_CLASSES = 7
 
+# per class, in the order above: terrain, sidewalk, curb, shoulder, asphalt, white line, yellow line
 _GROUND_DAY = {
-    "rural": [[75, 115, 50], [150, 148, 140], [185, 185, 180], [122, 112, 96], [80, 80, 84], [228, 228, 228], [215, 175, 50]],
-    "urban": [[92, 108, 70], [152, 150, 143], [190, 190, 185], [100, 99, 97], [76, 76, 80], [228, 228, 228], [215, 175, 50]],
-}  # fmt: skip
+    "rural": [[75, 115, 50], [150, 148, 140], [185, 185, 180], [122, 112, 96], [80, 80, 84], [228] * 3, [215, 175, 50]],
+    "urban": [[92, 108, 70], [152, 150, 143], [190, 190, 185], [100, 99, 97], [76, 76, 80], [228] * 3, [215, 175, 50]],
+}
 # texture amplitude per class (std of the world-anchored noise, as a fraction of the colour)
 TEXTURE = np.array([0.22, 0.06, 0.03, 0.12, 0.07, 0.02, 0.02])
 LINE_CLASSES = (WHITE_LINE, YELLOW_LINE)

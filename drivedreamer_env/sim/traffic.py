@@ -85,9 +85,7 @@ def spawn_traffic(rng: np.random.Generator, road: Road, density_per_100m: float,
     )
 
 
-def step_traffic(
-    traffic: Traffic, road: Road, dt: float, ego_s: float, ego_d: float, ego_speed: float
-) -> None:
+def step_traffic(traffic: Traffic, road: Road, dt: float, ego_s: float, ego_d: float, ego_speed: float) -> None:
     """Advance every vehicle one IDM step in place; the ego is a leader for same-direction followers."""
     n = len(traffic)
     if n == 0:

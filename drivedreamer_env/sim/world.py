@@ -82,14 +82,10 @@ def roadside_boxes(rng: np.random.Generator, road: Road, urban: bool) -> Boxes:
                 canopy = rng.uniform(2.0, 4.5)
                 green = rng.uniform([30, 80, 25], [70, 140, 60])
                 parts.append((s, d, 0.0, 0.4, 0.4, h_trunk, 0.0, np.array([90.0, 60, 35]), TRUNK))
-                parts.append(
-                    (s, d, h_trunk, canopy, canopy, canopy * 1.1, rng.uniform(0, 1.5), green, CANOPY)
-                )
+                parts.append((s, d, h_trunk, canopy, canopy, canopy * 1.1, rng.uniform(0, 1.5), green, CANOPY))
             elif r < 0.88:  # pole
                 d = side * (road.paved_half_width_m + rng.uniform(0.5, 1.5))
-                parts.append(
-                    (s, d, 0.0, 0.25, 0.25, rng.uniform(5, 8), 0.0, np.array([140.0, 140, 145]), POLE)
-                )
+                parts.append((s, d, 0.0, 0.25, 0.25, rng.uniform(5, 8), 0.0, np.array([140.0, 140, 145]), POLE))
             else:  # wall segment along the road
                 length = rng.uniform(10, 30)
                 d = side * (base + rng.uniform(1.0, 3.0))
