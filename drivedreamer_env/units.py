@@ -42,6 +42,16 @@ def mps_to_kmh(speed_mps: ArrayLike) -> NDArray[np.float64]:
     return np.asarray(speed_mps, dtype=np.float64) * KMH_PER_MPS
 
 
+def deg_to_rad(angle_deg: ArrayLike) -> NDArray[np.float64]:
+    """Degrees (or deg/s) -> radians (or rad/s)."""
+    return np.deg2rad(np.asarray(angle_deg, dtype=np.float64))
+
+
+def rad_to_deg(angle_rad: ArrayLike) -> NDArray[np.float64]:
+    """Radians (or rad/s) -> degrees (or deg/s)."""
+    return np.rad2deg(np.asarray(angle_rad, dtype=np.float64))
+
+
 def steering_to_yaw_rate(steer_rad: ArrayLike, speed_mps: ArrayLike, wheelbase_m: float) -> NDArray:
     """Kinematic bicycle model (rear-axle reference): yaw rate [rad/s] = v tan(delta) / L."""
     return np.asarray(speed_mps, dtype=np.float64) * np.tan(np.asarray(steer_rad, np.float64)) / wheelbase_m

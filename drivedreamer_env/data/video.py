@@ -32,6 +32,7 @@ import numpy as np
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.units import (
     VehicleGeometry,
+    deg_to_rad,
     kmh_to_mps,
     steering_to_yaw_rate,
     steering_wheel_deg_to_road_wheel_rad,
@@ -144,8 +145,7 @@ def _yaw_rate(turn: np.ndarray, column: str, speed_mps: np.ndarray, geometry: Ve
     if column == "steering_wheel_deg":
         steer_rad = steering_wheel_deg_to_road_wheel_rad(turn, geometry.steering_ratio)
     elif column == "steering_angle_deg":
-        # A road-wheel angle in degrees is a steering-wheel angle with a steering ratio of 1.
-        steer_rad = steering_wheel_deg_to_road_wheel_rad(turn, 1.0)
+        steer_rad = deg_to_rad(turn)
     else:
         steer_rad = turn
     return steering_to_yaw_rate(steer_rad, speed_mps, geometry.wheelbase_m)

@@ -41,6 +41,7 @@ from drivedreamer_env.io_utils import write_bytes, write_json
 from drivedreamer_env.units import (
     VehicleGeometry,
     mps_to_kmh,
+    rad_to_deg,
     road_wheel_rad_to_steering_wheel_deg,
     yaw_rate_to_steering,
     yaw_to_quaternion,
@@ -592,7 +593,7 @@ def _can_files(ep: _Episode, plan: _MapPlan, geometry: VehicleGeometry) -> dict[
     xy = ep.poses[:, :2] + plan.offset_m
     quats = yaw_to_quaternion(ep.poses[:, 2])
     speed_kmh = mps_to_kmh(ep.speed_mps)
-    yaw_rate_dps = np.rad2deg(ep.yaw_rate_rps)
+    yaw_rate_dps = rad_to_deg(ep.yaw_rate_rps)
     pose = [
         {
             "utime": int(ep.utimes[i]),
