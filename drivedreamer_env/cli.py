@@ -110,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure speed and write JSON")
     bench.add_argument("--only", choices=("sim",), default=None, help="run one benchmark")
     bench.add_argument("--out", default=None, help="result JSON path")
-    bench.add_argument("--seeds", type=int, default=8, help="episodes per measurement")
-    bench.add_argument("--steps", type=int, default=150, help="steps per episode")
+    bench.add_argument("--seeds", type=int, default=12, help="episodes per measurement")
+    bench.add_argument("--steps", type=int, default=200, help="steps per episode")
     bench.set_defaults(func=cmd_bench)
     return p
 

@@ -8,6 +8,7 @@ from gymnasium.utils.env_checker import check_env
 import drivedreamer_env  # noqa: F401  (registers the environments)
 from drivedreamer_env.registration import ENV_IDS
 from drivedreamer_env.sim import Simulator
+from drivedreamer_env.sim.render import Renderer
 from drivedreamer_env.sim.world import POLE, Boxes
 
 
@@ -71,6 +72,7 @@ def test_steering_left_turns_left_and_world_moves_right(day_cfg):
         xy=pole_xy[None], z0=np.zeros(1), size=np.array([[0.6, 0.6, 6.0]]), yaw=np.array([yaw0]),
         color=np.array([[255.0, 0.0, 255.0]]), kind=np.array([POLE]), s=np.array([st.s + 25.0]),
     )  # fmt: skip
+    sim.renderer = Renderer(sim.camera, sim.world)  # the renderer caches the static boxes
 
     def pole_column() -> float:
         img = sim.render().astype(int)

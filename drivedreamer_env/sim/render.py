@@ -17,7 +17,7 @@ from drivedreamer_env.sim import styles
 from drivedreamer_env.sim.camera import PinholeCamera
 from drivedreamer_env.sim.road import DS_M, Road
 from drivedreamer_env.sim.traffic import Traffic
-from drivedreamer_env.sim.world import VEHICLE, Boxes, World
+from drivedreamer_env.sim.world import World
 
 SHIFT = 4  # sub-pixel bits for cv2 drawing
 NEAR_M = 0.3  # near clipping plane [m]
@@ -46,16 +46,17 @@ class Renderer:
         self.max_range = max_range_m
         h, w = camera.height, camera.width
         ground_xy, dist, is_ground = camera.ground_points()
-        in_range = is_ground & (ground_xy[..., 0] < max_range_m)
-        self.ground_idx = np.flatnonzero(in_range)  # flat pixel indices of near ground
-        self.far_idx = np.flatnonzero(is_ground & ~in_range)
+        # The camera has no roll, so the ground is every row below the horizon: one contiguous block of pixels.
+        # Ground beyond max_range_m falls outside the road raster and is drawn as fogged terrain.
+        self.ground_row = int(np.argmax(is_ground.any(axis=1))) if is_ground.any() else h
+        self.ground_idx = np.arange(self.ground_row * w, h * w)  # flat pixel indices of the ground
         g = ground_xy.reshape(-1, 2)[self.ground_idx]
         self.ground_x = g[:, 0].astype(np.float32)  # (P,) ego frame [m]
         self.ground_y = g[:, 1].astype(np.float32)
         d = dist.reshape(-1)[self.ground_idx]
         # top-down raster in the ego frame: rows along x (forward), columns along y (left)
         self.cell = float(np.clip(0.2 * 128 / w, 0.04, 0.2))
-        self.half_y = max_range_m * 0.6
+        self.half_y = max_range_m * 0.4  # beyond +-40 m the ground is terrain anyway
         self.raster_shape = (int(max_range_m / self.cell) + 1, int(2 * self.half_y / self.cell) + 1)
         self.map_col = ((g[:, 1] + self.half_y) / self.cell).astype(np.float32)[:, None]
         self.map_row = (g[:, 0] / self.cell).astype(np.float32)[:, None]
@@ -70,9 +71,6 @@ class Renderer:
             self.palette[list(styles.LINE_CLASSES)] *= 1.6  # retro-reflective paint shines in the headlights
         self.texture_fade = np.clip(1.0 - d / 35.0, 0.0, 1.0).astype(np.float32)
         self.sky = self._sky_image().astype(np.float32)
-        far_keep = np.exp(-max_range_m / self.look.fog_length_m)
-        far = self.look.ground[styles.TERRAIN] * self.look.light_gain * self.look.ambient
-        self.far_color = (far * far_keep + self.look.fog_color * (1 - far_keep)).astype(np.float32)
         # hills: elevation angle [rad] as a periodic function of world azimuth
         rng = np.random.default_rng(world.seed + 7)
         az = np.linspace(0.0, 2 * np.pi, 2048, endpoint=False)
@@ -92,6 +90,7 @@ class Renderer:
         coarse = _hash_noise(jj // 4, ii // 4, world.seed + 1)  # 2.8 m cells
         self.noise_coarse = 0.5 * coarse
         self.texture_amp = styles.TEXTURE.astype(np.float32)
+        self._prepare_static_boxes()
 
     # ---------------------------------------------------------------- constants
     def _light(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -113,8 +112,7 @@ class Renderer:
         img = self.sky.copy()
         self._draw_hills(img, ego_yaw)
         flat = img.reshape(-1, 3)
-        flat[self.far_idx] = self.far_color
-        flat[self.ground_idx] = self._ground_colors(np.asarray(ego_xy, np.float64), ego_yaw, ego_s)
+        flat[self.ground_row * self.cam.width :] = self._ground_colors(np.asarray(ego_xy, np.float64), ego_yaw, ego_s)
         self._draw_boxes(img, np.asarray(ego_xy, np.float64), ego_yaw, ego_s, traffic)
         if self.look.rain > 0:
             self._draw_rain(img, step)
@@ -211,57 +209,62 @@ class Renderer:
         tex = 1.0 + self.texture_amp[cls] * (fine * self.texture_fade + coarse)
         return base * (tex[:, None] * self.ground_light) + self.ground_fog
 
-    def _visible_boxes(self, ego_s: float, traffic: Traffic) -> Boxes:
-        """Static boxes and vehicles near the visible stretch of road, merged into one ``Boxes``."""
+    def _prepare_static_boxes(self) -> None:
+        """World-frame corners and sun-shaded colours of the static boxes, sorted by road coordinate."""
         b = self.world.boxes
-        lo, hi = ego_s - 30.0, ego_s + self.max_range + 30.0
-        keep = (b.s > lo) & (b.s < hi)
-        vkeep = (traffic.s > lo) & (traffic.s < hi)
-        vxy, vyaw = traffic.poses(self.world.road)
-        nv = int(vkeep.sum())
-        return Boxes(
-            xy=np.concatenate([b.xy[keep], vxy[vkeep]]),
-            z0=np.concatenate([b.z0[keep], np.full(nv, 0.25)]),
-            size=np.concatenate([b.size[keep], traffic.size[vkeep] - [0, 0, 0.25]]),
-            yaw=np.concatenate([b.yaw[keep], vyaw[vkeep]]),
-            color=np.concatenate([b.color[keep], traffic.color[vkeep]]),
-            kind=np.concatenate([b.kind[keep], np.full(nv, VEHICLE)]),
-            s=np.concatenate([b.s[keep], traffic.s[vkeep]]),
-        )
+        order = np.argsort(b.s)
+        self.static_s = b.s[order]
+        self.static_corners = _box_corners(b.xy[order], b.z0[order], b.size[order], b.yaw[order])  # (N, 8, 3)
+        self.static_lit, self.static_head = self._face_colors(b.color[order], b.yaw[order])
+
+    def _face_colors(self, color: np.ndarray, yaw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 5, 3) colour of each face under ambient + sun light, and its gain per unit of headlight."""
+        c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+        nl = FACE_NORMALS_LOCAL[None]
+        nx, ny = c * nl[..., 0] - s * nl[..., 1], s * nl[..., 0] + c * nl[..., 1]
+        sun = np.clip(nx * self.sun[0] + ny * self.sun[1] + nl[..., 2] * self.sun[2], 0, 1)  # (N, 5)
+        base = color[:, None, :] * self.look.light_gain
+        return base * (self.look.ambient * (0.55 + 0.45 * sun))[..., None], base * (0.4 + 0.4 * sun)[..., None]
+
+    def _world_to_camera(self, pts: np.ndarray, ego_xy: np.ndarray, ego_yaw: float) -> np.ndarray:
+        """(..., 3) world points -> camera frame, as one affine map."""
+        c, s = np.cos(ego_yaw), np.sin(ego_yaw)
+        ego_from_world = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+        rot = self.cam.rotation_cam_from_ego @ ego_from_world
+        origin = np.array([ego_xy[0], ego_xy[1], 0.0]) + ego_from_world.T @ self.cam.position_ego
+        return (pts - origin) @ rot.T
 
     def _draw_boxes(self, img: np.ndarray, ego_xy: np.ndarray, ego_yaw: float, ego_s: float, traffic: Traffic) -> None:
-        boxes = self._visible_boxes(ego_s, traffic)
-        n = len(boxes.s)
-        if n == 0:
+        lo, hi = np.searchsorted(self.static_s, [ego_s - 30.0, ego_s + self.max_range + 30.0])
+        vis = np.flatnonzero((traffic.s > ego_s - 30.0) & (traffic.s < ego_s + self.max_range + 30.0))
+        corners, lit, head_gain = self.static_corners[lo:hi], self.static_lit[lo:hi], self.static_head[lo:hi]
+        is_vehicle = np.zeros(hi - lo + len(vis), bool)
+        if len(vis):
+            vxy, vyaw = traffic.poses(self.world.road, vis)
+            size = traffic.size[vis] - [0.0, 0.0, 0.25]
+            vlit, vhead = self._face_colors(traffic.color[vis], vyaw)
+            corners = np.concatenate([corners, _box_corners(vxy, np.full(len(vis), 0.25), size, vyaw)])
+            lit, head_gain = np.concatenate([lit, vlit]), np.concatenate([head_gain, vhead])
+            is_vehicle[hi - lo :] = True
+        if len(corners) == 0:
             return
-        # corners in world, then ego, then camera frame: (N, 8, 3)
-        local = (_CORNER_SIGNS - [0.5, 0.5, 0.0]) * boxes.size[:, None, :]
-        c, s = np.cos(boxes.yaw)[:, None], np.sin(boxes.yaw)[:, None]
-        wx = boxes.xy[:, None, 0] + c * local[..., 0] - s * local[..., 1]
-        wy = boxes.xy[:, None, 1] + s * local[..., 0] + c * local[..., 1]
-        ego = self._to_ego(np.stack([wx, wy], axis=-1), ego_xy, ego_yaw)
-        z = boxes.z0[:, None] + local[..., 2]
-        cam = self.cam.ego_to_camera(np.concatenate([ego, z[..., None]], axis=-1))
+        cam = self._world_to_camera(corners, ego_xy, ego_yaw)  # (N, 8, 3)
         center_cam = cam.mean(axis=1)
         depth = np.linalg.norm(center_cam, axis=1)
         in_front = cam[..., 2].max(axis=1) > NEAR_M
-        lateral_ok = np.abs(center_cam[:, 0]) < center_cam[:, 2] * 3 + boxes.size[:, :2].max(axis=1) + 2
+        lateral_ok = np.abs(center_cam[:, 0]) < center_cam[:, 2] * 3 + 15.0
         order = np.flatnonzero(in_front & lateral_ok & (depth < self.max_range + 30))
-        order = order[np.argsort(-depth[order])]
+        order = order[np.argsort(-depth[order])]  # painter's algorithm: far to near
         if len(order) == 0:
             return
-        # shading: sun (day) or headlights (dusk/night) on each face, then fog by distance
-        yaw_sel = boxes.yaw[order]
-        cy, sy = np.cos(yaw_sel)[:, None], np.sin(yaw_sel)[:, None]
-        nl = FACE_NORMALS_LOCAL[None]
-        nwx, nwy = cy * nl[..., 0] - sy * nl[..., 1], sy * nl[..., 0] + cy * nl[..., 1]
-        sun = np.clip(nwx * self.sun[0] + nwy * self.sun[1] + nl[..., 2] * self.sun[2], 0, 1)  # (M, 5)
-        ego_c = ego[order].mean(axis=1)  # (M, 2)
-        head = styles.headlight_gain(ego_c[:, 0], ego_c[:, 1]) if self.look.headlights else np.zeros(len(order))
-        shade = self.look.ambient * (0.55 + 0.45 * sun) + (head * 0.8)[:, None] * (0.5 + 0.5 * sun)
         keep = np.exp(-depth[order] / self.look.fog_length_m)[:, None, None]
-        colors = boxes.color[order][:, None, :] * shade[..., None] * self.look.light_gain
+        colors = lit[order]
+        if self.look.headlights:
+            # headlight gain at the box centre, in the ego frame (camera z forward, -x left)
+            ego_x = center_cam[order, 2] + self.cam.x_m
+            colors = colors + head_gain[order] * styles.headlight_gain(ego_x, -center_cam[order, 0])[:, None, None]
         colors = colors * keep + self.look.fog_color * (1 - keep)  # (M, 5, 3)
+        is_vehicle = is_vehicle[order]
         # all faces at once: (M, 5, 4, 3) camera-frame loops; visible when the camera is on the outer side
         sel = cam[order]
         faces = sel[:, FACES]
@@ -272,22 +275,28 @@ class Renderer:
         u = self.cam.fx * faces[..., 0] / z + self.cam.cx
         v = self.cam.fy * faces[..., 1] / z + self.cam.cy
         onscreen = (u.max(-1) >= 0) & (u.min(-1) <= self.cam.width) & (v.max(-1) >= 0)
-        pts = np.ascontiguousarray(np.round((np.stack([u, v], axis=-1) - 0.5) * (1 << SHIFT)), dtype=np.int32)
-        color_list = colors.tolist()
-        draw = visible & (onscreen | needs_clip)
-        lights = self.look.headlights
-        vehicles = set(np.flatnonzero(boxes.kind[order] == VEHICLE).tolist()) if lights else set()
-        last_m = -1
-        for m, f in zip(*np.nonzero(draw), strict=True):
-            if m != last_m and last_m in vehicles:
-                self._draw_vehicle_lights(img, sel[last_m], center_cam[order[last_m]], keep[last_m, 0, 0])
-            last_m = m
-            if needs_clip[m, f]:
-                self._fill(img, faces[m, f], colors[m, f])
+        pts = np.round((np.stack([u, v], axis=-1) - 0.5) * (1 << SHIFT))
+        # faces smaller than about a quarter pixel draw nothing visible: skip them
+        big = (np.ptp(u, axis=-1) * np.ptp(v, axis=-1) > 0.25) | needs_clip
+        ms, fs = np.nonzero(visible & (onscreen | needs_clip) & big)
+        face_pts = np.ascontiguousarray(pts[ms, fs], dtype=np.int32)  # (K, 4, 2), far to near
+        face_colors = colors[ms, fs].tolist()
+        clip_flags = needs_clip[ms, fs].tolist()
+        ms = ms.tolist()
+        # vehicle lights are drawn right after the last face of their vehicle
+        light_after = {}
+        if self.look.headlights:
+            for m in np.flatnonzero(is_vehicle).tolist():
+                if m in ms:
+                    light_after[len(ms) - 1 - ms[::-1].index(m)] = m
+        for i in range(len(ms)):
+            if clip_flags[i]:
+                self._fill(img, faces[ms[i], fs[i]], colors[ms[i], fs[i]])
             else:
-                cv2.fillConvexPoly(img, pts[m, f], color_list[m][f], cv2.LINE_8, SHIFT)
-        if last_m in vehicles:
-            self._draw_vehicle_lights(img, sel[last_m], center_cam[order[last_m]], keep[last_m, 0, 0])
+                cv2.fillConvexPoly(img, face_pts[i], face_colors[i], cv2.LINE_8, SHIFT)
+            if i in light_after:
+                m = light_after[i]
+                self._draw_vehicle_lights(img, sel[m], center_cam[order[m]], keep[m, 0, 0])
 
     def _fill(self, img: np.ndarray, poly_cam: np.ndarray, color: np.ndarray) -> None:
         if poly_cam[:, 2].min() < NEAR_M:
@@ -336,6 +345,15 @@ class Renderer:
             SHIFT,
         )
         cv2.addWeighted(overlay, 0.35, img, 0.65, 0.0, dst=img)
+
+
+def _box_corners(xy: np.ndarray, z0: np.ndarray, size: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """(N, 8, 3) world corners of boxes standing at height ``z0``; corner i = (sx, sy, sz) bits of i."""
+    local = (_CORNER_SIGNS - [0.5, 0.5, 0.0]) * size[:, None, :]
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    wx = xy[:, None, 0] + c * local[..., 0] - s * local[..., 1]
+    wy = xy[:, None, 1] + s * local[..., 0] + c * local[..., 1]
+    return np.stack([wx, wy, z0[:, None] + local[..., 2]], axis=-1)
 
 
 def _clip_near(poly: np.ndarray) -> np.ndarray:
