@@ -26,6 +26,21 @@ NOISE_SIZE = 256  # texture period in cells
 # corners are indexed sx*4 + sy*2 + sz; faces are listed as convex corner loops with their outward normal
 FACES = np.array([[4, 5, 7, 6], [0, 1, 3, 2], [2, 3, 7, 6], [0, 1, 5, 4], [1, 3, 7, 5]])
 FACE_NORMALS_LOCAL = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]], dtype=np.float64)
+_TAIL_LIGHT = np.array([255.0, 40.0, 30.0])
+_HEAD_LIGHT = np.array([255.0, 245.0, 200.0])
+_RAIN_COLOR = np.array([200.0, 200.0, 210.0], np.float32)
+
+
+def _light_weights() -> np.ndarray:
+    """(8, 4) bilinear weights placing two light quads on a face loop (bottom0, top0, top1, bottom1)."""
+    rows = []
+    for a in (0.12, 0.72):  # along the face width
+        for u, v in ((a, 0.45), (a, 0.65), (a + 0.16, 0.65), (a + 0.16, 0.45)):  # v: up the face height
+            rows.append([(1 - u) * (1 - v), (1 - u) * v, u * v, u * (1 - v)])
+    return np.array(rows)
+
+
+_LIGHT_WEIGHTS = _light_weights()
 _CORNER_SIGNS = np.array([[(i >> 2) & 1, (i >> 1) & 1, i & 1] for i in range(8)], dtype=np.float64)
 
 
@@ -91,6 +106,7 @@ class Renderer:
         self.noise_coarse = 0.5 * coarse
         self.texture_amp = styles.TEXTURE.astype(np.float32)
         self._prepare_static_boxes()
+        self.rain_bank = self._rain_bank() if self.look.rain > 0 else None
 
     # ---------------------------------------------------------------- constants
     def _light(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -283,20 +299,45 @@ class Renderer:
         face_colors = colors[ms, fs].tolist()
         clip_flags = needs_clip[ms, fs].tolist()
         ms = ms.tolist()
-        # vehicle lights are drawn right after the last face of their vehicle
+        lights = self._vehicle_lights(faces, visible, is_vehicle, keep[:, 0, 0]) if self.look.headlights else {}
+        # a vehicle's lights are drawn right after the last of its faces
         light_after = {}
-        if self.look.headlights:
-            for m in np.flatnonzero(is_vehicle).tolist():
-                if m in ms:
-                    light_after[len(ms) - 1 - ms[::-1].index(m)] = m
+        for m in lights:
+            if m in ms:
+                light_after[len(ms) - 1 - ms[::-1].index(m)] = m
         for i in range(len(ms)):
             if clip_flags[i]:
                 self._fill(img, faces[ms[i], fs[i]], colors[ms[i], fs[i]])
             else:
                 cv2.fillConvexPoly(img, face_pts[i], face_colors[i], cv2.LINE_8, SHIFT)
             if i in light_after:
-                m = light_after[i]
-                self._draw_vehicle_lights(img, sel[m], center_cam[order[m]], keep[m, 0, 0])
+                for quad, color in lights[light_after[i]]:
+                    cv2.fillConvexPoly(img, quad, color, cv2.LINE_8, SHIFT)
+
+    def _vehicle_lights(
+        self, faces: np.ndarray, visible: np.ndarray, is_vehicle: np.ndarray, keep: np.ndarray
+    ) -> dict[int, list[tuple[np.ndarray, list[float]]]]:
+        """Tail lights (rear face) and headlights (front face) of each vehicle whose face is seen.
+
+        Returns {box index: [(fixed-point quad (4, 2), colour), ...]}.
+        """
+        out: dict[int, list] = {}
+        for face, color in ((1, _TAIL_LIGHT), (0, _HEAD_LIGHT)):
+            idx = np.flatnonzero(is_vehicle & visible[:, face])
+            if len(idx) == 0:
+                continue
+            quads = np.einsum("pk,mkd->mpd", _LIGHT_WEIGHTS, faces[idx, face]).reshape(len(idx), 2, 4, 3)
+            z = quads[..., 2]
+            uv = np.stack(
+                [self.cam.fx * quads[..., 0] / z + self.cam.cx, self.cam.fy * quads[..., 1] / z + self.cam.cy], -1
+            )
+            pts = np.round((uv - 0.5) * (1 << SHIFT)).astype(np.int32)
+            for j, m in enumerate(idx.tolist()):
+                if z[j].min() < NEAR_M:
+                    continue
+                c = (color * (0.35 + 0.65 * keep[m])).tolist()
+                out.setdefault(m, []).extend((np.ascontiguousarray(pts[j, k]), c) for k in range(2))
+        return out
 
     def _fill(self, img: np.ndarray, poly_cam: np.ndarray, color: np.ndarray) -> None:
         if poly_cam[:, 2].min() < NEAR_M:
@@ -309,42 +350,23 @@ class Renderer:
         pts = np.round((uv - 0.5) * (1 << SHIFT)).astype(np.int32)
         cv2.fillConvexPoly(img, pts, color.tolist(), cv2.LINE_8, SHIFT)
 
-    def _draw_vehicle_lights(self, img: np.ndarray, corners: np.ndarray, center: np.ndarray, keep: float) -> None:
-        """Red tail lights on the rear face, warm headlights on the front face, where that face is seen."""
-        for face, color in ((FACES[1], (255.0, 40.0, 30.0)), (FACES[0], (255.0, 245.0, 200.0))):
-            fc = corners[face]
-            if np.dot(fc.mean(axis=0), fc.mean(axis=0) - center) >= 0:
-                continue
-            # corners of the face loop: (bottom-right, top-right, top-left, bottom-left) in its own terms
-            b0, t0, t1, b1 = fc
-            for a in (0.12, 0.72):
-                quad = []
-                for u, v in ((a, 0.45), (a, 0.65), (a + 0.16, 0.65), (a + 0.16, 0.45)):
-                    bottom = b0 + (b1 - b0) * u
-                    top = t0 + (t1 - t0) * u
-                    quad.append(bottom + (top - bottom) * v)
-                c = np.array(color) * (0.35 + 0.65 * keep)
-                self._fill(img, np.array(quad), c)
+    def _rain_bank(self, count: int = 24) -> np.ndarray:
+        """(count, H, W, 1) float32 alpha masks of rain streaks, drawn once per episode."""
+        h, w = self.cam.height, self.cam.width
+        rng = np.random.default_rng(self.world.seed + 11)
+        bank = np.zeros((count, h, w), np.float32)
+        n = int(self.look.rain * h * w / 40)
+        for mask in bank:
+            x, y = rng.uniform(0, w, n), rng.uniform(0, h, n)
+            length = rng.uniform(0.05, 0.12, n) * h
+            pts = np.stack([np.stack([x, y], -1), np.stack([x - 0.25 * length, y + length], -1)], axis=1)
+            cv2.polylines(mask, list(np.round(pts * (1 << SHIFT)).astype(np.int32)), False, 0.35, 1, cv2.LINE_AA, SHIFT)
+        return bank[..., None]
 
     def _draw_rain(self, img: np.ndarray, step: int) -> None:
-        h, w = self.cam.height, self.cam.width
-        rng = np.random.default_rng((self.world.seed * 1_000_003 + step) & 0x7FFFFFFF)
-        n = int(self.look.rain * h * w / 40)
-        x = rng.uniform(0, w, n)
-        y = rng.uniform(0, h, n)
-        length = rng.uniform(0.05, 0.12, n) * h
-        pts = np.stack([np.stack([x, y], -1), np.stack([x - 0.25 * length, y + length], -1)], axis=1)
-        overlay = img.copy()
-        cv2.polylines(
-            overlay,
-            list(np.round(pts * (1 << SHIFT)).astype(np.int32)),
-            False,
-            (200, 200, 210),
-            1,
-            cv2.LINE_AA,
-            SHIFT,
-        )
-        cv2.addWeighted(overlay, 0.35, img, 0.65, 0.0, dst=img)
+        # a pseudo-random (not cyclic) choice of mask per step, reproducible from the episode seed
+        alpha = self.rain_bank[(step * 7919 + (step >> 3) * 104729 + self.world.seed) % len(self.rain_bank)]
+        img += (_RAIN_COLOR - img) * alpha
 
 
 def _box_corners(xy: np.ndarray, z0: np.ndarray, size: np.ndarray, yaw: np.ndarray) -> np.ndarray:
