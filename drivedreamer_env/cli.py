@@ -72,6 +72,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_tokenizer(args: argparse.Namespace) -> int:
+    """Train (or resume) the visual tokenizer."""
+    import torch
+
+    from drivedreamer_env.training.tokenizer_module import TokenizerTrainConfig, train_tokenizer
+
+    cfg = load_config(TokenizerTrainConfig, args.config)
+    if args.max_steps is not None:
+        cfg.max_steps = args.max_steps
+    if args.max_minutes is not None:
+        cfg.max_minutes = args.max_minutes
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    summary = train_tokenizer(cfg, args.data, args.out, fast_dev_run=args.fast_dev_run)
+    print(summary)
+    return 0
+
+
+def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
+    """Evaluate a tokenizer checkpoint on held-out frames."""
+    from drivedreamer_env.eval.tokenizer_eval import evaluate_tokenizer
+
+    result = evaluate_tokenizer(args.checkpoint, args.data, args.out, max_frames=args.max_frames)
+    for key in ("psnr", "ssim", "code_usage", "encode_fps", "decode_fps"):
+        print(f"{key:>12}: {result[key]}")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo and print its table."""
     from drivedreamer_env.sim.demo import print_table, run_demo
@@ -106,6 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--height", type=int, default=None, help="image height [px] (overrides the config)")
     sim.add_argument("--overwrite", action="store_true", help="replace an existing nuScenes export in --out")
     sim.set_defaults(func=cmd_data_sim)
+
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
+    tok = train.add_parser("tokenizer", help="train the visual tokenizer (resumes from --out)")
+    tok.add_argument("--config", required=True, help="configs/tokenizer/<size>.yaml")
+    tok.add_argument("--data", required=True, help="clip source: sim:DIR, video:PATH, a shard dir or a frame folder")
+    tok.add_argument("--out", default="outputs/tokenizer", help="checkpoint directory (resumed if it has state)")
+    tok.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
+    tok.add_argument("--max-minutes", type=float, default=None, help="override the config's wall-clock budget")
+    tok.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    tok.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
+    tok.set_defaults(func=cmd_train_tokenizer)
+
+    ev = sub.add_parser("eval", help="evaluate a model").add_subparsers(dest="what", required=True)
+    etok = ev.add_parser("tokenizer", help="PSNR, SSIM, code usage and speed on held-out frames")
+    etok.add_argument("--checkpoint", required=True, help="checkpoint directory")
+    etok.add_argument("--data", required=True, help="clip source of held-out frames")
+    etok.add_argument("--out", required=True, help="result JSON (a side-by-side PNG is written next to it)")
+    etok.add_argument("--max-frames", type=int, default=2000, help="frames to evaluate")
+    etok.set_defaults(func=cmd_eval_tokenizer)
 
     bench = sub.add_parser("bench", help="measure speed and write JSON")
     bench.add_argument("--only", choices=("sim",), default=None, help="run one benchmark")

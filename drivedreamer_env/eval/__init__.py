@@ -1,0 +1,1 @@
+"""Evaluation: image metrics, tokenizer and world-model evaluations."""

@@ -1,0 +1,118 @@
+"""Checkpoint directories: ``config.json`` + one ``<component>.safetensors`` per model + ``meta.json``.
+
+Never pickle. Every write is atomic. Loading checks the tensors against the config and fails with an error
+that names both files and the first offending tensor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from drivedreamer_env.io_utils import atomic_path, write_json
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+META = "meta.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is missing, corrupt, or its tensors do not match its config."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"corrupt JSON in {path}: {err}") from err
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    """The checkpoint's ``config.json`` (checked for the format version)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory not found: {directory}")
+    cfg = read_json(directory / CONFIG)
+    if cfg.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{directory / CONFIG}: format_version {cfg.get('format_version')!r}, this code reads {FORMAT_VERSION}"
+        )
+    return cfg
+
+
+def save_component(directory: str | Path, name: str, module: nn.Module, config: Any) -> None:
+    """Write ``<name>.safetensors`` and record ``config`` (a dataclass) under ``name`` in ``config.json``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    with atomic_path(directory / f"{name}.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"component": name, "format_version": str(FORMAT_VERSION)})
+    path = directory / CONFIG
+    cfg = read_json(path) if path.is_file() else {"format_version": FORMAT_VERSION}
+    cfg[name] = dataclasses.asdict(config)
+    write_json(path, cfg)
+
+
+def load_state_strict(module: nn.Module, tensor_path: Path, config_path: Path) -> None:
+    """Load tensors into ``module``; any missing, unexpected or wrongly shaped tensor is a clear error."""
+    if not tensor_path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {tensor_path} (config {config_path})")
+    try:
+        tensors = load_file(str(tensor_path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"corrupt tensor file {tensor_path}: {err}") from err
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = [
+        (k, tuple(tensors[k].shape), tuple(v.shape))
+        for k, v in expected.items()
+        if k in tensors and tensors[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong:
+        detail = []
+        if wrong:
+            k, got, want = wrong[0]
+            detail.append(f"tensor {k!r} has shape {got} but the config needs {want} ({len(wrong)} mismatched)")
+        if missing:
+            detail.append(f"missing {len(missing)} tensor(s), e.g. {missing[0]!r}")
+        if unexpected:
+            detail.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]!r}")
+        raise CheckpointError(f"{tensor_path} does not match {config_path}: " + "; ".join(detail))
+    module.load_state_dict(tensors)
+
+
+def write_meta(directory: str | Path, updates: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``updates`` into ``meta.json`` (atomically) and return the result."""
+    path = Path(directory) / META
+    meta = read_json(path) if path.is_file() else {}
+    meta.update(updates)
+    write_json(path, meta)
+    return meta
+
+
+def load_tokenizer(directory: str | Path, device: str | torch.device = "cpu"):
+    """Build the tokenizer from ``config.json`` and load ``tokenizer.safetensors`` (eval mode)."""
+    from drivedreamer_env.config import ConfigError, from_dict
+    from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
+
+    directory = Path(directory)
+    cfg = read_config(directory)
+    if "tokenizer" not in cfg:
+        raise CheckpointError(f"{directory / CONFIG} has no 'tokenizer' section")
+    try:
+        tcfg = from_dict(TokenizerConfig, cfg["tokenizer"], where=f"{directory / CONFIG}:tokenizer")
+    except (ConfigError, ValueError, TypeError) as err:
+        raise CheckpointError(str(err)) from err
+    model = VisualTokenizer(tcfg)
+    load_state_strict(model, directory / "tokenizer.safetensors", directory / CONFIG)
+    return model.to(device).eval()

@@ -1,0 +1,1 @@
+"""Lightning wrappers (LightningModules, DataModules, resumable training state). No model code lives here."""

@@ -1,0 +1,209 @@
+"""LightningModule and training entry point for the visual tokenizer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from drivedreamer_env.io_utils import write_json
+from drivedreamer_env.models.checkpoint import CONFIG, read_json, save_component, write_meta
+from drivedreamer_env.models.losses import PatchDiscriminator, gradient_l1, hinge_d_loss, ssim_loss
+from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer, frames_to_float
+from drivedreamer_env.training.state import load_optimizer_states, load_training_state, save_training_state
+
+
+@dataclass
+class TokenizerTrainConfig:
+    """Everything a tokenizer run needs (``configs/tokenizer/<size>.yaml``)."""
+
+    model: TokenizerConfig = field(default_factory=TokenizerConfig)
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    max_steps: int = 5000
+    max_minutes: float | None = None  # stop (and save) when the wall-clock budget is spent
+    l1_weight: float = 1.0
+    gradient_weight: float = 0.5
+    ssim_weight: float = 0.2
+    adversarial_weight: float = 0.0  # > 0 turns on the patch GAN after adversarial_start_step
+    adversarial_start_step: int = 2000
+    checkpoint_every: int = 500  # steps between resumable checkpoints
+    val_fraction: float = 0.05
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int = 1
+    precision: str = "32-true"
+
+
+class TokenizerModule(L.LightningModule):
+    """Reconstruction training with L1 + image-gradient + SSIM losses and an optional patch GAN."""
+
+    def __init__(self, cfg: TokenizerTrainConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = VisualTokenizer(cfg.model)
+        self.discriminator = PatchDiscriminator() if cfg.adversarial_weight > 0 else None
+        self.automatic_optimization = False  # two optimizers when the GAN is on
+        self.step_count = 0  # optimizer steps taken, across resumes
+        self.started = time.monotonic()
+        self.resume_dir: Path | None = None  # set when resuming: optimizer states are loaded at train start
+
+    def on_train_start(self) -> None:
+        if self.resume_dir is not None:
+            load_optimizer_states(self.resume_dir, self.trainer.optimizers)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(
+            self.tokenizer.parameters(), lr=self.cfg.lr, betas=(0.9, 0.99), weight_decay=self.cfg.weight_decay
+        )
+        if self.discriminator is None:
+            return [opt]
+        return [opt, torch.optim.AdamW(self.discriminator.parameters(), lr=self.cfg.lr, betas=(0.5, 0.9))]
+
+    def _lr(self) -> float:
+        """Linear warm-up, then cosine decay to 10 %."""
+        c, s = self.cfg, self.step_count
+        if s < c.warmup_steps:
+            return c.lr * (s + 1) / c.warmup_steps
+        t = min((s - c.warmup_steps) / max(c.max_steps - c.warmup_steps, 1), 1.0)
+        return c.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def _losses(self, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        x = frames_to_float(frames[:, None])  # (B, 1, 3, H, W)
+        recon, enc = self.tokenizer(x)
+        x2, r2 = x[:, 0], recon[:, 0]
+        terms = {
+            "l1": (r2 - x2).abs().mean(),
+            "grad": gradient_l1(r2, x2),
+            "ssim": ssim_loss(r2, x2),
+            "aux": enc.aux_loss,
+        }
+        c = self.cfg
+        loss = (
+            c.l1_weight * terms["l1"] + c.gradient_weight * terms["grad"] + c.ssim_weight * terms["ssim"] + terms["aux"]
+        )
+        return loss, terms, x2, r2
+
+    def training_step(self, frames: torch.Tensor, batch_idx: int) -> None:
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        for group in opts[0].param_groups:
+            group["lr"] = self._lr()
+        loss, terms, real, recon = self._losses(frames)
+        gan_on = self.discriminator is not None and self.step_count >= self.cfg.adversarial_start_step
+        if gan_on:
+            terms["g_adv"] = -self.discriminator(recon).mean()
+            loss = loss + self.cfg.adversarial_weight * terms["g_adv"]
+        opts[0].zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opts[0].step()
+        if gan_on:
+            d_loss = hinge_d_loss(self.discriminator(real), self.discriminator(recon.detach()))
+            opts[1].zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opts[1].step()
+            terms["d"] = d_loss
+        self.step_count += 1
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in terms.items()} | {"train/loss": loss.detach()}, prog_bar=True
+        )
+        if self.cfg.max_minutes is not None and (time.monotonic() - self.started) / 60 > self.cfg.max_minutes:
+            self.trainer.should_stop = True
+
+    def validation_step(self, frames: torch.Tensor, batch_idx: int) -> None:
+        from drivedreamer_env.eval.metrics import psnr
+
+        loss, terms, real, recon = self._losses(frames)
+        self.log("val/loss", loss, prog_bar=True)
+        self.log("val/psnr", psnr((recon.clamp(-1, 1) + 1) * 127.5, (real + 1) * 127.5).mean(), prog_bar=True)
+
+
+class SaveEvery(L.Callback):
+    """Write the resumable state every ``every`` steps and when training ends (also on interruption)."""
+
+    def __init__(self, out_dir: Path, every: int, extra: dict) -> None:
+        self.out_dir, self.every, self.extra = out_dir, every, extra
+
+    def save(self, module: TokenizerModule, trainer: L.Trainer) -> None:
+        opts = trainer.optimizers
+        save_training_state(self.out_dir, module, opts, module.step_count, self.extra)
+        save_component(self.out_dir, "tokenizer", module.tokenizer, module.cfg.model)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if module.step_count % self.every == 0:
+            self.save(module, trainer)
+
+    def on_train_end(self, trainer, module) -> None:
+        self.save(module, trainer)
+
+    def on_exception(self, trainer, module, exception) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            self.save(module, trainer)
+
+
+def train_tokenizer(cfg: TokenizerTrainConfig, data: str, out_dir: str | Path, fast_dev_run: bool = False) -> dict:
+    """Train (or resume) a tokenizer on Clip source ``data``; writes a checkpoint directory to ``out_dir``.
+
+    If ``out_dir/train_state`` exists the run resumes from it (the model config must match).
+    Returns the summary written to ``meta.json``.
+    """
+    from drivedreamer_env.training.frames_data import FramesDataModule
+
+    out = Path(out_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = TokenizerModule(cfg)
+    info = None
+    if (out / CONFIG).is_file() and not fast_dev_run:
+        saved = read_json(out / CONFIG).get("tokenizer")
+        if saved is not None and saved != json.loads(json.dumps(dataclasses.asdict(cfg.model))):
+            raise ValueError(f"{out / CONFIG} holds a different tokenizer config; use a new --out or the same config")
+        info = load_training_state(out, module)
+        module.resume_dir = out if info else None
+    start = int(info["step"]) if info else 0
+    module.step_count = start
+    remaining = cfg.max_steps - start
+    if remaining <= 0 and not fast_dev_run:
+        print(f"{out}: already trained for {start} steps (max_steps {cfg.max_steps})")
+        return read_json(out / "meta.json") if (out / "meta.json").is_file() else {}
+    dm = FramesDataModule(data, cfg.model.height, cfg.model.width, cfg.batch_size, cfg.val_fraction, cfg.seed + start)
+    elapsed_before = float(info.get("train_seconds", 0.0)) if info else 0.0
+    extra = {"data": data, "config": dataclasses.asdict(cfg)}
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision, max_steps=remaining,
+        max_epochs=-1, logger=False, enable_checkpointing=False, fast_dev_run=fast_dev_run,
+        val_check_interval=min(cfg.checkpoint_every, remaining), check_val_every_n_epoch=None,
+        limit_val_batches=8, num_sanity_val_steps=0, enable_model_summary=False,
+        callbacks=[] if fast_dev_run else [SaveEvery(out, cfg.checkpoint_every, extra)],
+    )  # fmt: skip
+    t0 = time.monotonic()
+    trainer.fit(module, datamodule=dm)
+    wall = elapsed_before + time.monotonic() - t0
+    if fast_dev_run:
+        return {"steps": module.step_count}
+    write_json(
+        out / "train_state" / "state.json", read_json(out / "train_state" / "state.json") | {"train_seconds": wall}
+    )
+    return write_meta(
+        out,
+        {
+            "tokenizer_training": {
+                "command": " ".join(shlex.quote(a) for a in ["drivedreamer", *sys.argv[1:]]),
+                "data": data,
+                "train_frames": len(dm.train),
+                "steps": module.step_count,
+                "batch_size": cfg.batch_size,
+                "wall_time_s": round(wall, 1),
+                "device": str(module.device),
+            }
+        },
+    )
