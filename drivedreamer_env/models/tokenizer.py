@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 

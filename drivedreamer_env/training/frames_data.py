@@ -54,7 +54,7 @@ class FramesDataModule(L.LightningDataModule):
         if self.train is not None:
             return
         frames, counts = load_frames(self.spec, self.height, self.width)
-        n_val_clips = int(round(len(counts) * self.val_fraction)) if len(counts) > 1 else 0
+        n_val_clips = round(len(counts) * self.val_fraction) if len(counts) > 1 else 0
         split = sum(counts[: len(counts) - n_val_clips]) if n_val_clips else len(frames)
         if split == len(frames) and len(frames) > 1:  # one clip: hold out its tail
             split = max(1, int(len(frames) * (1 - self.val_fraction)))
