@@ -99,7 +99,7 @@ class TokenizerModule(L.LightningModule):
         opts = opts if isinstance(opts, list) else [opts]
         for group in opts[0].param_groups:
             group["lr"] = self._lr()
-        loss, terms, real, recon = self._losses(frames)
+        loss, _, real, recon = self._losses(frames)
         gan_on = self.discriminator is not None and self.step_count >= self.cfg.adversarial_start_step
         if gan_on:
             terms["g_adv"] = -self.discriminator(recon).mean()
@@ -123,7 +123,7 @@ class TokenizerModule(L.LightningModule):
     def validation_step(self, frames: torch.Tensor, batch_idx: int) -> None:
         from drivedreamer_env.eval.metrics import psnr
 
-        loss, terms, real, recon = self._losses(frames)
+        loss, _, real, recon = self._losses(frames)
         self.log("val/loss", loss, prog_bar=True)
         self.log("val/psnr", psnr((recon.clamp(-1, 1) + 1) * 127.5, (real + 1) * 127.5).mean(), prog_bar=True)
 
