@@ -99,7 +99,7 @@ class TokenizerModule(L.LightningModule):
         opts = opts if isinstance(opts, list) else [opts]
         for group in opts[0].param_groups:
             group["lr"] = self._lr()
-        loss, _, real, recon = self._losses(frames)
+        loss, terms, real, recon = self._losses(frames)
         gan_on = self.discriminator is not None and self.step_count >= self.cfg.adversarial_start_step
         if gan_on:
             terms["g_adv"] = -self.discriminator(recon).mean()
