@@ -130,3 +130,22 @@ def test_training_resumes_from_its_last_checkpoint_and_eval_reports(tmp_path, si
     result = json.loads(res.read_text())
     assert 0 < result["code_usage"] <= 1 and result["psnr"] > 5 and -1 <= result["ssim"] <= 1
     assert res.with_suffix(".png").is_file()
+
+
+def test_same_training_command_runs_on_a_folder_of_frames(tmp_path):
+    """A folder of camera frames at another resolution (as a dashcam dump would be) trains unchanged."""
+    import cv2
+    import numpy as np
+
+    from drivedreamer_env.cli import main
+
+    folder = tmp_path / "dashcam"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        img = np.full((90, 160, 3), 90, np.uint8)
+        img[45:, :] = rng.integers(40, 80)  # road below the horizon
+        cv2.circle(img, (20 + 10 * i, 30), 6, (255, 255, 255), -1)
+        cv2.imwrite(str(folder / f"frame_{i:04d}.jpg"), img)
+    args = ["train", "tokenizer", "--config", str(_tiny_yaml(tmp_path, 5, 5)), "--data", str(folder)]
+    assert main([*args, "--out", str(tmp_path / "ck"), "--fast-dev-run"]) == 0

@@ -1,0 +1,292 @@
+"""STPT: the Spatial-Temporal Patchwise Transformer of WorldDreamer (arXiv 2401.09985), causal in time.
+
+Each layer, pre-norm and residual:
+  1. a depthwise 3D convolution over (time, h, w), causal in time (``conv_frames`` frames);
+  2. patchwise spatio-temporal attention: tokens in ``window x window`` windows attend across frames, causally,
+     with rotary (RoPE) positions in time, so only time *differences* matter;
+  3. spatial attention among all tokens of a frame;
+  4. cross-attention to the condition tokens of the frame: text tokens, a learned null token (always present,
+     the unconditional target of classifier-free guidance) and the actions of the ``action_window`` previous
+     frames (the action of frame t drives the transition t -> t+1, so frame t sees actions t-K .. t-1);
+  5. an MLP.
+
+Nothing in a layer depends on absolute time, so a rollout caches the conv inputs and attention keys/values of
+past frames (:class:`STPTCache`), slides the cache past ``context_frames`` and pays only for the new frame.
+Training and cached inference run the same code: a full clip is "new frames" appended to an empty cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from drivedreamer_env.models.text import HashedTextEncoder, TextEncoderConfig
+
+
+@dataclass
+class STPTConfig:
+    """World-model hyper-parameters (serialised into the checkpoint's ``config.json``)."""
+
+    codebook_size: int = 1920  # tokenizer codes; id ``codebook_size`` is the mask token
+    grid_h: int = 8
+    grid_w: int = 16
+    dim: int = 256
+    layers: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    window: int = 2  # patchwise attention window (tokens per side)
+    conv_frames: int = 3  # temporal extent of the causal depthwise conv
+    action_window: int = 4  # frame t attends to the actions of frames t-K .. t-1
+    action_scale: tuple[float, float] = (10.0, 0.5)  # [m/s, rad/s] that map to unit inputs
+    context_frames: int = 16  # frames a rollout keeps in its cache
+    event_names: tuple[str, ...] = ("off_road", "collision")
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+
+    def __post_init__(self) -> None:
+        self.action_scale = tuple(self.action_scale)
+        self.event_names = tuple(self.event_names)
+        if self.grid_h % self.window or self.grid_w % self.window:
+            raise ValueError(f"token grid {self.grid_h}x{self.grid_w} must be divisible by window {self.window}")
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
+
+    @property
+    def mask_id(self) -> int:
+        return self.codebook_size
+
+
+@dataclass
+class STPTCache:
+    """Per-layer state of the frames already processed, for incremental (rollout) inference.
+
+    ``conv[i]``: (B, D, conv_frames - 1, h, w) normalised inputs of the last frames to layer i's conv.
+    ``k[i]``, ``v[i]``: (B * windows, heads, frames * window^2, head_dim) patchwise-attention keys/values.
+    ``t_next``: absolute index of the next frame.
+    """
+
+    conv: list[torch.Tensor]
+    k: list[torch.Tensor]
+    v: list[torch.Tensor]
+    t_next: int = 0
+
+    @property
+    def frames(self) -> int:
+        return self.k[0].shape[2] // self._tokens_per_frame if self.k else 0
+
+    _tokens_per_frame: int = 4
+
+    def expand(self, repeats: int) -> STPTCache:
+        """Repeat every batch entry ``repeats`` times (B -> B * repeats, entries of one sample adjacent)."""
+
+        def rep(x: torch.Tensor, groups: int) -> torch.Tensor:
+            b = x.shape[0] // groups
+            return x.reshape(b, groups, *x.shape[1:]).repeat_interleave(repeats, 0).reshape(-1, *x.shape[1:])
+
+        nwin = self.k[0].shape[0] // self.conv[0].shape[0]
+        return STPTCache(
+            [rep(c, 1) for c in self.conv], [rep(k, nwin) for k in self.k], [rep(v, nwin) for v in self.v],
+            self.t_next, self._tokens_per_frame,
+        )  # fmt: skip
+
+
+@dataclass
+class STPTOutput:
+    logits: torch.Tensor  # (B, Tn, h, w, codebook_size)
+    events: torch.Tensor  # (B, Tn, n_events) logits
+    new_entries: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per layer: conv input, k, v of new frames
+
+
+def rope(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of (..., S, hd) by positions (S,) (frames); relative offsets survive the dot product."""
+    hd = x.shape[-1]
+    freqs = 1.0 / (10000.0 ** (torch.arange(0, hd, 2, device=x.device, dtype=torch.float32) / hd))
+    ang = pos.to(torch.float32)[:, None] * freqs[None]  # (S, hd/2)
+    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+
+
+class STPTLayer(nn.Module):
+    def __init__(self, cfg: STPTConfig) -> None:
+        super().__init__()
+        d, self.heads, self.win = cfg.dim, cfg.heads, cfg.window
+        self.kt = cfg.conv_frames
+        self.norm_conv = nn.LayerNorm(d)
+        self.conv = nn.Conv3d(d, d, (self.kt, 3, 3), padding=(0, 1, 1), groups=d)
+        self.norm_patch = nn.LayerNorm(d)
+        self.qkv_patch = nn.Linear(d, 3 * d)
+        self.out_patch = nn.Linear(d, d)
+        self.norm_space = nn.LayerNorm(d)
+        self.qkv_space = nn.Linear(d, 3 * d)
+        self.out_space = nn.Linear(d, d)
+        self.norm_cross = nn.LayerNorm(d)
+        self.q_cross = nn.Linear(d, d)
+        self.kv_cross = nn.Linear(d, 2 * d)
+        self.out_cross = nn.Linear(d, d)
+        self.norm_mlp = nn.LayerNorm(d)
+        hidden = int(cfg.mlp_ratio * d)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, Tn, h, w, D) new frames
+        t0: int,  # absolute index of the first new frame
+        cond: torch.Tensor,  # (B * Tn, Lc, D) condition tokens per new frame
+        cond_mask: torch.Tensor,  # (B * Tn, Lc) True = attend
+        past_conv: torch.Tensor,  # (B, D, kt - 1, h, w)
+        past_k: torch.Tensor,  # (B * nwin, H, Sp, hd)
+        past_v: torch.Tensor,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        b, tn, h, w, d = x.shape
+        # 1. causal depthwise conv in time: the past frames' normalised inputs pad the front
+        y = rearrange(self.norm_conv(x), "b t h w d -> b d t h w")
+        x = x + rearrange(self.conv(torch.cat([past_conv, y], dim=2)), "b d t h w -> b t h w d")
+        # 2. patchwise spatio-temporal attention, causal in time
+        hd, p = d // self.heads, self.win
+        qkv = self.qkv_patch(self.norm_patch(x))  # (B, Tn, h, w, 3D)
+        qkv = rearrange(qkv, "b t (nh p1) (nw p2) (s H e) -> s (b nh nw) H (t p1 p2) e", p1=p, p2=p, s=3, H=self.heads)
+        pos = torch.arange(t0, t0 + tn, device=x.device).repeat_interleave(p * p)
+        q, k_new, v_new = rope(qkv[0], pos), rope(qkv[1], pos), qkv[2]
+        k, v = torch.cat([past_k, k_new], dim=2), torch.cat([past_v, v_new], dim=2)
+        q_frame = torch.arange(tn, device=x.device).repeat_interleave(p * p)
+        k_frame = torch.cat([torch.full((past_k.shape[2],), -1, device=x.device), q_frame])
+        mask = k_frame[None, :] <= q_frame[:, None]  # (Sq, Sk): no frame sees a later frame
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        att = rearrange(att, "(b nh nw) H (t p1 p2) e -> b t (nh p1) (nw p2) (H e)", b=b, nh=h // p, p1=p, p2=p)
+        x = x + self.out_patch(att)
+        # 3. spatial attention within each frame
+        qkv = rearrange(self.qkv_space(self.norm_space(x)), "b t h w (s H e) -> s (b t) H (h w) e", s=3, H=self.heads)
+        att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        x = x + self.out_space(rearrange(att, "(b t) H (h w) e -> b t h w (H e)", b=b, h=h))
+        # 4. cross-attention to the frame's condition tokens
+        q = rearrange(self.q_cross(self.norm_cross(x)), "b t h w (H e) -> (b t) H (h w) e", H=self.heads)
+        kv = rearrange(self.kv_cross(cond), "n l (s H e) -> s n H l e", s=2, H=self.heads)
+        att = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=cond_mask[:, None, None, :])
+        x = x + self.out_cross(rearrange(att, "(b t) H (h w) e -> b t h w (H e)", b=b, h=h))
+        # 5. MLP
+        x = x + self.mlp(self.norm_mlp(x))
+        return x, (y[:, :, -(self.kt - 1) :] if self.kt > 1 else y[:, :, :0], k_new, v_new)
+
+
+class STPT(nn.Module):
+    """Masked-token world model. ``forward`` predicts logits for every token of the new frames."""
+
+    def __init__(self, cfg: STPTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.dim
+        self.tok_emb = nn.Embedding(cfg.codebook_size + 1, d)
+        self.space_pos = nn.Parameter(torch.zeros(cfg.grid_h, cfg.grid_w, d))
+        self.text_encoder = HashedTextEncoder(cfg.text)
+        self.text_proj = nn.Linear(cfg.text.dim, d)
+        self.action_mlp = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
+        self.action_offset = nn.Parameter(torch.zeros(cfg.action_window, d))  # "k frames ago"
+        self.null_token = nn.Parameter(torch.zeros(d))
+        self.layers = nn.ModuleList(STPTLayer(cfg) for _ in range(cfg.layers))
+        self.norm_out = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.codebook_size)
+        self.event_head = nn.Linear(d, len(cfg.event_names)) if cfg.event_names else None
+        for p in (self.space_pos, self.action_offset, self.null_token):
+            nn.init.normal_(p, std=0.02)
+
+    # ------------------------------------------------------------------ conditions
+    def encode_text(self, word_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) hashed word ids -> text condition tokens (B, L, D) and mask (B, L)."""
+        tokens, mask = self.text_encoder(word_ids)
+        return self.text_proj(tokens), mask
+
+    def _conditions(
+        self,
+        b: int,
+        tn: int,
+        t0: int,
+        text: tuple[torch.Tensor, torch.Tensor] | None,
+        actions: torch.Tensor | None,
+        action_t0: int,
+        drop_text: torch.Tensor | None,
+        drop_actions: torch.Tensor | None,
+        device: torch.device,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Condition tokens (B * Tn, Lc, D) and mask for each new frame."""
+        d, kwin = self.cfg.dim, self.cfg.action_window
+        parts, masks = [], []
+        if text is not None:
+            tok, m = text
+            if drop_text is not None:
+                m = m & ~drop_text[:, None]
+            parts.append(tok[:, None].expand(b, tn, *tok.shape[1:]))
+            masks.append(m[:, None].expand(b, tn, m.shape[1]))
+        parts.append(self.null_token.expand(b, tn, 1, d))
+        masks.append(torch.ones(b, tn, 1, dtype=torch.bool, device=device))
+        if actions is not None:
+            scale = torch.tensor(self.cfg.action_scale, device=device, dtype=actions.dtype)
+            emb = self.action_mlp(actions / scale)  # (B, A, D)
+            frame = torch.arange(t0, t0 + tn, device=device)[:, None]  # (Tn, 1)
+            src = frame - torch.arange(1, kwin + 1, device=device)[None]  # abs action index, (Tn, K)
+            idx = src - action_t0
+            valid = (idx >= 0) & (idx < actions.shape[1])
+            gathered = emb[:, idx.clamp(0, actions.shape[1] - 1)]  # (B, Tn, K, D)
+            parts.append(gathered + self.action_offset)
+            m = valid[None].expand(b, tn, kwin)
+            if drop_actions is not None:
+                m = m & ~drop_actions[:, None, None]
+            masks.append(m)
+        cond = torch.cat(parts, dim=2).reshape(b * tn, -1, d)
+        return cond, torch.cat(masks, dim=2).reshape(b * tn, -1)
+
+    # ------------------------------------------------------------------ forward
+    def empty_cache(self, batch: int, device: torch.device | str = "cpu") -> STPTCache:
+        c = self.cfg
+        hd = c.dim // c.heads
+        nwin = (c.grid_h // c.window) * (c.grid_w // c.window)
+        conv = [torch.zeros(batch, c.dim, c.conv_frames - 1, c.grid_h, c.grid_w, device=device) for _ in self.layers]
+        kv = [torch.zeros(batch * nwin, c.heads, 0, hd, device=device) for _ in self.layers]
+        return STPTCache(conv, kv, [t.clone() for t in kv], 0, c.window**2)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        *,
+        actions: torch.Tensor | None = None,
+        action_t0: int = 0,
+        text: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: STPTCache | None = None,
+        drop_text: torch.Tensor | None = None,
+        drop_actions: torch.Tensor | None = None,
+    ) -> STPTOutput:
+        """Logits for new frames ``tokens`` (B, Tn, h, w) (mask id where unknown) after the cached frames.
+
+        Args:
+            actions: (B, A, 2) canonical actions ``[speed m/s, yaw_rate rad/s]``; ``actions[:, i]`` belongs to
+                absolute frame ``action_t0 + i`` and drives the transition into the frame after it.
+            text: output of :meth:`encode_text`, or None for no text.
+            cache: frames already processed (None: start of a clip).
+            drop_text, drop_actions: (B,) bool, replace that condition by the null condition (CFG dropout).
+        """
+        b, tn, h, w = tokens.shape
+        cache = cache or self.empty_cache(b, tokens.device)
+        t0 = cache.t_next
+        x = self.tok_emb(tokens) + self.space_pos  # (B, Tn, h, w, D)
+        cond, cond_mask = self._conditions(b, tn, t0, text, actions, action_t0, drop_text, drop_actions, tokens.device)
+        entries = []
+        for i, layer in enumerate(self.layers):
+            x, entry = layer(x, t0, cond, cond_mask, cache.conv[i], cache.k[i], cache.v[i])
+            entries.append(entry)
+        x = self.norm_out(x)
+        events = self.event_head(x.mean(dim=(2, 3))) if self.event_head is not None else x.new_zeros(b, tn, 0)
+        return STPTOutput(self.head(x), events, entries)
+
+    def commit(self, cache: STPTCache, out: STPTOutput, frames: int) -> STPTCache:
+        """Append the new frames' entries of ``out`` to ``cache``, keeping at most ``context_frames`` frames."""
+        keep = self.cfg.context_frames * self.cfg.window**2
+        conv, ks, vs = [], [], []
+        for i, (c_new, k_new, v_new) in enumerate(out.new_entries):
+            kt1 = self.cfg.conv_frames - 1
+            conv.append(torch.cat([cache.conv[i], c_new], dim=2)[:, :, -kt1:] if kt1 else cache.conv[i])
+            ks.append(torch.cat([cache.k[i], k_new], dim=2)[:, :, -keep:])
+            vs.append(torch.cat([cache.v[i], v_new], dim=2)[:, :, -keep:])
+        return STPTCache(conv, ks, vs, cache.t_next + frames, self.cfg.window**2)

@@ -1,0 +1,87 @@
+"""CAN bus expansion files of one scene (pose, vehicle_monitor, route, meta), one message per frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from drivedreamer_env.sim.nuscenes.constants import BRAKE_BAR_PER_MPS2, GEAR_DRIVE, GRAVITY_MPS2, THROTTLE_PER_MPS2
+from drivedreamer_env.sim.nuscenes.episode import Episode
+from drivedreamer_env.sim.nuscenes.map_raster import MapPlan
+from drivedreamer_env.units import (
+    VehicleGeometry,
+    mps_to_kmh,
+    rad_to_deg,
+    road_wheel_rad_to_steering_wheel_deg,
+    yaw_to_quaternion,
+)
+
+
+def can_files(ep: Episode, plan: MapPlan, geometry: VehicleGeometry) -> dict[str, Any]:
+    """CAN bus expansion files of one scene: pose, vehicle_monitor, route and meta (one message per frame)."""
+    n, t = len(ep.utimes), ep.t_s
+    accel = np.gradient(ep.speed_mps, t) if n > 1 else np.zeros(n)  # longitudinal [m/s^2]
+    lateral = ep.speed_mps * ep.yaw_rate_rps  # centripetal [m/s^2], + left
+    steering_deg = road_wheel_rad_to_steering_wheel_deg(ep.steer_rad, geometry.steering_ratio)
+    steering_speed = np.gradient(steering_deg, t) if n > 1 else np.zeros(n)  # [deg/s]
+    brake = np.clip(np.round(-accel * BRAKE_BAR_PER_MPS2), 0, 126).astype(int)
+    throttle = np.clip(np.round(accel * THROTTLE_PER_MPS2), 0, 1000).astype(int)
+    xy = ep.poses[:, :2] + plan.offset_m
+    quats = yaw_to_quaternion(ep.poses[:, 2])
+    speed_kmh = mps_to_kmh(ep.speed_mps)
+    yaw_rate_dps = rad_to_deg(ep.yaw_rate_rps)
+    pose = [
+        {
+            "utime": int(ep.utimes[i]),
+            "pos": [float(xy[i, 0]), float(xy[i, 1]), 0.0],
+            "orientation": quats[i].tolist(),
+            "vel": [float(ep.speed_mps[i]), 0.0, 0.0],
+            "accel": [float(accel[i]), float(lateral[i]), GRAVITY_MPS2],
+            "rotation_rate": [0.0, 0.0, float(ep.yaw_rate_rps[i])],
+        }
+        for i in range(n)
+    ]
+    monitor = [
+        {
+            "utime": int(ep.utimes[i]),
+            "vehicle_speed": float(speed_kmh[i]),
+            "steering": float(steering_deg[i]),
+            "steering_speed": float(steering_speed[i]),
+            "yaw_rate": float(yaw_rate_dps[i]),
+            "left_signal": int(ep.signals["left_signal"][i]),
+            "right_signal": int(ep.signals["right_signal"][i]),
+            "brake": int(brake[i]),
+            "brake_switch": 2 if brake[i] > 0 else 1,
+            "throttle": int(throttle[i]),
+            "gear_position": GEAR_DRIVE,
+        }
+        for i in range(n)
+    ]
+    route = (_lane_route(ep.road_runs, ep.poses[:, :2]) + plan.offset_m).tolist()
+    timespan = float(t[-1] - t[0])
+    stats = {
+        "message_count": n,
+        "message_freq": (n - 1) / timespan if timespan > 0 else 0.0,
+        "timespan": timespan,
+    }
+    return {
+        "pose": pose,
+        "vehicle_monitor": monitor,
+        "route": route,
+        "meta": {"pose": stats, "vehicle_monitor": stats},
+    }
+
+
+def _lane_route(runs: list[np.ndarray], poses_xy: np.ndarray) -> np.ndarray:
+    """(M, 2) route [m]: the centreline pieces shifted sideways by the ego's median lateral offset.
+
+    nuScenes routes follow the driven lane; on a multi-lane road the centreline can be a lane or more away.
+    """
+    tangents = [np.gradient(run, axis=0) if len(run) > 1 else np.array([[1.0, 0.0]]) for run in runs]
+    line, tangent = np.concatenate(runs), np.concatenate(tangents)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=-1)  # + left
+    nearest = np.array([np.argmin(np.sum((line - p) ** 2, axis=1)) for p in poses_xy])
+    lateral = np.sum((poses_xy - line[nearest]) * normal[nearest], axis=1)
+    return line + float(np.median(lateral)) * normal
