@@ -141,12 +141,12 @@ class STPTLayer(nn.Module):
         past_k: torch.Tensor,  # (B * nwin, H, Sp, hd)
         past_v: torch.Tensor,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        b, tn, h, w, d = x.shape
+        b, tn, h = x.shape[:3]
         # 1. causal depthwise conv in time: the past frames' normalised inputs pad the front
         y = rearrange(self.norm_conv(x), "b t h w d -> b d t h w")
         x = x + rearrange(self.conv(torch.cat([past_conv, y], dim=2)), "b d t h w -> b t h w d")
         # 2. patchwise spatio-temporal attention, causal in time
-        hd, p = d // self.heads, self.win
+        p = self.win
         qkv = self.qkv_patch(self.norm_patch(x))  # (B, Tn, h, w, 3D)
         qkv = rearrange(qkv, "b t (nh p1) (nw p2) (s H e) -> s (b nh nw) H (t p1 p2) e", p1=p, p2=p, s=3, H=self.heads)
         pos = torch.arange(t0, t0 + tn, device=x.device).repeat_interleave(p * p)
@@ -267,7 +267,7 @@ class STPT(nn.Module):
             cache: frames already processed (None: start of a clip).
             drop_text, drop_actions: (B,) bool, replace that condition by the null condition (CFG dropout).
         """
-        b, tn, h, w = tokens.shape
+        b, tn = tokens.shape[:2]
         cache = cache or self.empty_cache(b, tokens.device)
         t0 = cache.t_next
         x = self.tok_emb(tokens) + self.space_pos  # (B, Tn, h, w, D)
