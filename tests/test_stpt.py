@@ -1,0 +1,144 @@
+"""STPT contracts: causality, KV cache == recompute, actions drive the next frame, masks, MaskGIT sampler."""
+
+import pytest
+import torch
+
+from drivedreamer_env.models.masking import MODES, MaskConfig, sample_masks
+from drivedreamer_env.models.sampler import Rollout, SamplerConfig, generate_joint, maskgit_fill
+from drivedreamer_env.models.stpt import STPT, STPTConfig
+from drivedreamer_env.models.text import TextEncoderConfig
+
+CFG = STPTConfig(
+    codebook_size=32, grid_h=4, grid_w=8, dim=32, layers=2, heads=2, context_frames=8,
+    text=TextEncoderConfig(vocab_size=64, max_words=6, dim=16, heads=2),
+)  # fmt: skip
+B, T = 2, 5
+
+
+@pytest.fixture(scope="module")
+def model() -> STPT:
+    torch.manual_seed(0)
+    return STPT(CFG).eval()
+
+
+@pytest.fixture(scope="module")
+def batch(model):
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, CFG.codebook_size, (B, T, 4, 8), generator=g)
+    actions = torch.randn(B, T, 2, generator=g)
+    text = model.encode_text(model.text_encoder.tokenize(["day, clear, rural road", "night, dense fog"]))
+    return tokens, actions, text
+
+
+def test_future_frames_never_change_past_logits(model, batch):
+    tokens, actions, text = batch
+    base = model(tokens, actions=actions, text=text).logits
+    for t in range(1, T):
+        changed = tokens.clone()
+        changed[:, t:] = (changed[:, t:] + 1) % CFG.codebook_size
+        out = model(changed, actions=actions, text=text).logits
+        torch.testing.assert_close(out[:, :t], base[:, :t], rtol=0, atol=0)
+        assert (out[:, t] - base[:, t]).abs().max() > 1e-3
+
+
+def test_kv_cached_rollout_matches_recompute(model, batch):
+    tokens, actions, text = batch
+    full = model(tokens, actions=actions, text=text)
+    cache = model.empty_cache(B)
+    logits = []
+    for t in range(T):
+        out = model(tokens[:, t : t + 1], actions=actions, text=text, cache=cache)
+        logits.append(out.logits)
+        cache = model.commit(cache, out, 1)
+    torch.testing.assert_close(torch.cat(logits, 1), full.logits, rtol=0, atol=1e-4)
+    assert cache.frames == T and cache.t_next == T
+
+
+def test_sliding_cache_is_bounded_and_time_shift_invariant(model, batch):
+    tokens, actions, text = batch
+    long = torch.randint(0, CFG.codebook_size, (1, 12, 4, 8))
+    cache = model.empty_cache(1)
+    for t in range(12):
+        cache = model.commit(cache, model(long[:, t : t + 1], cache=cache), 1)
+    assert cache.frames == CFG.context_frames and cache.t_next == 12
+    # nothing depends on absolute time, which is what lets a rollout slide its cache indefinitely
+    shifted = model.empty_cache(B)
+    shifted.t_next = 100
+    out = model(tokens, actions=actions, action_t0=100, text=text, cache=shifted).logits
+    torch.testing.assert_close(out, model(tokens, actions=actions, text=text).logits, rtol=0, atol=1e-4)
+
+
+def test_action_of_frame_t_changes_frame_t_plus_1_only(model, batch):
+    tokens, actions, text = batch
+    base = model(tokens, actions=actions, text=text).logits
+    for t in range(T - 1):
+        changed = actions.clone()
+        changed[:, t] += torch.tensor([3.0, 0.4])
+        out = model(tokens, actions=changed, text=text).logits
+        torch.testing.assert_close(out[:, : t + 1], base[:, : t + 1], rtol=0, atol=0)
+        assert (out[:, t + 1] - base[:, t + 1]).abs().max() > 1e-4
+
+
+def test_null_condition_ignores_text_and_actions(model, batch):
+    tokens, actions, text = batch
+    drop = torch.ones(B, dtype=torch.bool)
+    a = model(tokens, actions=actions, text=text, drop_text=drop, drop_actions=drop).logits
+    other_text = model.encode_text(model.text_encoder.tokenize(["dusk", "rain"]))
+    b = model(tokens, actions=actions * 5, text=other_text, drop_text=drop, drop_actions=drop).logits
+    torch.testing.assert_close(a, b)
+
+
+def test_masks_cover_every_mode():
+    g = torch.Generator().manual_seed(0)
+    masks, modes = sample_masks(64, 6, 4, 8, MaskConfig(), g)
+    assert masks.shape == (64, 6, 4, 8) and masks.dtype == torch.bool
+    assert set(modes.tolist()) == set(range(len(MODES)))
+    assert all(m.any() for m in masks), "every sample has something to predict"
+    for m, mode in zip(masks, modes.tolist(), strict=True):
+        name = MODES[mode]
+        if name == "full":
+            assert m.all()
+        elif name == "predict":
+            first = int(m.flatten(1).any(1).float().argmax())
+            assert first >= 1 and not m[:first].any()
+        elif name in ("dynamic", "region"):
+            assert (m == m[0]).all(), "the same spatial mask on every frame"
+
+
+def test_maskgit_keeps_given_tokens_fills_all_and_is_seeded():
+    v, mask_id = 16, 16
+    bias = torch.randn(10, v)
+
+    def logits_fn(tok):
+        return bias.expand(tok.shape[0], 10, v) + 0.1 * tok[..., None].float()
+
+    start = torch.full((3, 10), mask_id)
+    start[:, :3] = torch.tensor([1, 2, 3])
+    cfg = SamplerConfig(steps=4, temperature=1.0)
+    out1 = maskgit_fill(logits_fn, start, mask_id, cfg, [torch.Generator().manual_seed(i) for i in range(3)])
+    out2 = maskgit_fill(logits_fn, start, mask_id, cfg, [torch.Generator().manual_seed(i) for i in range(3)])
+    assert torch.equal(out1, out2)
+    assert (out1 != mask_id).all() and torch.equal(out1[:, :3], start[:, :3])
+    # a row's result does not depend on the other rows
+    solo = maskgit_fill(logits_fn, start[1:2], mask_id, cfg, [torch.Generator().manual_seed(1)])
+    assert torch.equal(solo[0], out1[1])
+
+
+@pytest.mark.parametrize("guidance", [1.0, 3.0])
+def test_rollout_and_joint_generation(model, batch, guidance):
+    tokens, actions, _ = batch
+    ids = model.text_encoder.tokenize(["day", "night"])
+    cfg = SamplerConfig(steps=3, guidance_scale=guidance)
+    gens = [torch.Generator().manual_seed(i) for i in range(B)]
+    r = Rollout(model, cfg, batch=B, text_ids=ids)
+    r.observe(tokens[:, :3], actions[:, :3])
+    frames = []
+    for t in range(3, 5):
+        frames.append(r.sample(gens))
+        r.act(actions[:, t])
+    assert all(f.shape == (B, 4, 8) and int(f.max()) < CFG.codebook_size for f in frames)
+    assert r.cache.t_next == 5
+    clip = tokens.clone()
+    clip[:, 2:] = CFG.mask_id
+    out = generate_joint(model, clip, cfg, gens, actions=actions, text_ids=ids)
+    assert torch.equal(out[:, :2], tokens[:, :2]) and (out != CFG.mask_id).all()
