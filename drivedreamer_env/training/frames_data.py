@@ -22,10 +22,26 @@ class FrameDataset(Dataset):
         return self.frames[i]
 
 
+NOMINAL_FPS = 10.0  # frames alone carry no timing; the tokenizer does not use it
+
+
+def _frames_source(spec: str):
+    """Like ``open_source``, but a folder of images without a frame rate is fine: timing is irrelevant here."""
+    from drivedreamer_env.data.video import VideoSource, VideoSourceError
+
+    try:
+        return open_source(spec)
+    except VideoSourceError as err:
+        if "no frame rate" not in str(err):
+            raise
+        path = spec.partition(":")[2] if spec.startswith("video:") else spec
+        return VideoSource(path.partition("?")[0], fps=NOMINAL_FPS)
+
+
 def load_frames(spec: str, height: int, width: int, max_frames: int | None = None) -> tuple[torch.Tensor, list[int]]:
     """All frames of a source resized / centre-cropped to (height, width); also each clip's frame count."""
     chunks, counts, total = [], [], 0
-    for clip in open_source(spec):
+    for clip in _frames_source(spec):
         frames = clip.frames
         if frames.shape[1:3] != (height, width):
             frames = resize_crop(frames, (height, width))

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import shlex
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +10,10 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from drivedreamer_env.io_utils import write_json
-from drivedreamer_env.models.checkpoint import CONFIG, read_json, save_component, write_meta
+from drivedreamer_env.models.checkpoint import write_meta
 from drivedreamer_env.models.losses import PatchDiscriminator, gradient_l1, hinge_d_loss, ssim_loss
 from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer, frames_to_float
-from drivedreamer_env.training.state import load_optimizer_states, load_training_state, save_training_state
+from drivedreamer_env.training.loop import ResumeMixin, fit_resumable
 
 
 @dataclass
@@ -45,7 +40,7 @@ class TokenizerTrainConfig:
     precision: str = "32-true"
 
 
-class TokenizerModule(L.LightningModule):
+class TokenizerModule(ResumeMixin, L.LightningModule):
     """Reconstruction training with L1 + image-gradient + SSIM losses and an optional patch GAN."""
 
     def __init__(self, cfg: TokenizerTrainConfig) -> None:
@@ -56,11 +51,9 @@ class TokenizerModule(L.LightningModule):
         self.automatic_optimization = False  # two optimizers when the GAN is on
         self.step_count = 0  # optimizer steps taken, across resumes
         self.started = time.monotonic()
-        self.resume_dir: Path | None = None  # set when resuming: optimizer states are loaded at train start
 
-    def on_train_start(self) -> None:
-        if self.resume_dir is not None:
-            load_optimizer_states(self.resume_dir, self.trainer.optimizers)
+    def components(self) -> dict:
+        return {"tokenizer": (self.tokenizer, self.cfg.model)}
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(
@@ -128,82 +121,24 @@ class TokenizerModule(L.LightningModule):
         self.log("val/psnr", psnr((recon.clamp(-1, 1) + 1) * 127.5, (real + 1) * 127.5).mean(), prog_bar=True)
 
 
-class SaveEvery(L.Callback):
-    """Write the resumable state every ``every`` steps and when training ends (also on interruption)."""
-
-    def __init__(self, out_dir: Path, every: int, extra: dict) -> None:
-        self.out_dir, self.every, self.extra = out_dir, every, extra
-
-    def save(self, module: TokenizerModule, trainer: L.Trainer) -> None:
-        opts = trainer.optimizers
-        save_training_state(self.out_dir, module, opts, module.step_count, self.extra)
-        save_component(self.out_dir, "tokenizer", module.tokenizer, module.cfg.model)
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if module.step_count % self.every == 0:
-            self.save(module, trainer)
-
-    def on_train_end(self, trainer, module) -> None:
-        self.save(module, trainer)
-
-    def on_exception(self, trainer, module, exception) -> None:
-        if isinstance(exception, KeyboardInterrupt):
-            self.save(module, trainer)
-
-
 def train_tokenizer(cfg: TokenizerTrainConfig, data: str, out_dir: str | Path, fast_dev_run: bool = False) -> dict:
     """Train (or resume) a tokenizer on Clip source ``data``; writes a checkpoint directory to ``out_dir``.
 
     If ``out_dir/train_state`` exists the run resumes from it (the model config must match).
-    Returns the summary written to ``meta.json``.
+    Returns the summary written to ``meta.json`` under ``tokenizer_training``.
     """
     from drivedreamer_env.training.frames_data import FramesDataModule
 
-    out = Path(out_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = TokenizerModule(cfg)
-    info = None
-    if (out / CONFIG).is_file() and not fast_dev_run:
-        saved = read_json(out / CONFIG).get("tokenizer")
-        if saved is not None and saved != json.loads(json.dumps(dataclasses.asdict(cfg.model))):
-            raise ValueError(f"{out / CONFIG} holds a different tokenizer config; use a new --out or the same config")
-        info = load_training_state(out, module)
-        module.resume_dir = out if info else None
-    start = int(info["step"]) if info else 0
-    module.step_count = start
-    remaining = cfg.max_steps - start
-    if remaining <= 0 and not fast_dev_run:
-        print(f"{out}: already trained for {start} steps (max_steps {cfg.max_steps})")
-        return read_json(out / "meta.json") if (out / "meta.json").is_file() else {}
-    dm = FramesDataModule(data, cfg.model.height, cfg.model.width, cfg.batch_size, cfg.val_fraction, cfg.seed + start)
-    elapsed_before = float(info.get("train_seconds", 0.0)) if info else 0.0
-    extra = {"data": data, "config": dataclasses.asdict(cfg)}
-    trainer = L.Trainer(
-        accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision, max_steps=remaining,
-        max_epochs=-1, logger=False, enable_checkpointing=False, fast_dev_run=fast_dev_run,
-        val_check_interval=min(cfg.checkpoint_every, remaining), check_val_every_n_epoch=None,
-        limit_val_batches=8, num_sanity_val_steps=0, enable_model_summary=False,
-        callbacks=[] if fast_dev_run else [SaveEvery(out, cfg.checkpoint_every, extra)],
-    )  # fmt: skip
-    t0 = time.monotonic()
-    trainer.fit(module, datamodule=dm)
-    wall = elapsed_before + time.monotonic() - t0
-    if fast_dev_run:
-        return {"steps": module.step_count}
-    write_json(
-        out / "train_state" / "state.json", read_json(out / "train_state" / "state.json") | {"train_seconds": wall}
-    )
-    return write_meta(
-        out,
-        {
-            "tokenizer_training": {
-                "command": " ".join(shlex.quote(a) for a in ["drivedreamer", *sys.argv[1:]]),
-                "data": data,
-                "train_frames": len(dm.train),
-                "steps": module.step_count,
-                "batch_size": cfg.batch_size,
-                "wall_time_s": round(wall, 1),
-                "device": str(module.device),
-            }
-        },
-    )
+    box: dict = {}
+
+    def make_dm(start: int) -> FramesDataModule:
+        m = cfg.model
+        box["dm"] = FramesDataModule(data, m.height, m.width, cfg.batch_size, cfg.val_fraction, cfg.seed + start)
+        return box["dm"]
+
+    summary = fit_resumable(module, make_dm, cfg, out_dir, data, "tokenizer_training", fast_dev_run)
+    if "dm" in box and box["dm"].train is not None and not fast_dev_run:
+        summary = write_meta(out_dir, {"tokenizer_training": {**summary, "train_frames": len(box["dm"].train)}})
+    return summary

@@ -1,0 +1,121 @@
+"""A resumable Lightning fit shared by every model: safetensors state every N steps, resume, summary in meta.json.
+
+A module taking part sets ``step_count`` (optimizer steps across resumes), ``resume_dir`` (restores the
+optimizers at train start, see ``ResumeMixin``) and ``components()`` (name -> (nn.Module, config dataclass)
+written into the checkpoint directory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from drivedreamer_env.models.checkpoint import CONFIG, read_json, save_component, write_meta
+from drivedreamer_env.training.state import STATE_DIR, load_optimizer_states, load_training_state, save_training_state
+
+
+class ResumeMixin:
+    """For LightningModules: restore optimizer states once the trainer has created the optimizers."""
+
+    step_count: int = 0
+    resume_dir: Path | None = None
+
+    def on_train_start(self) -> None:
+        if self.resume_dir is not None:
+            load_optimizer_states(self.resume_dir, self.trainer.optimizers)
+
+    def components(self) -> dict[str, tuple[torch.nn.Module, Any]]:
+        raise NotImplementedError
+
+
+class SaveEvery(L.Callback):
+    """Write the resumable state every ``every`` steps, at the end, and on Ctrl-C."""
+
+    def __init__(self, out_dir: Path, every: int, extra: dict, seconds_before: float) -> None:
+        self.out_dir, self.every, self.extra = out_dir, every, extra
+        self.seconds_before, self.t0 = seconds_before, time.monotonic()
+
+    def save(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        seconds = self.seconds_before + time.monotonic() - self.t0
+        extra = {**self.extra, "train_seconds": round(seconds, 1)}
+        save_training_state(self.out_dir, module, trainer.optimizers, module.step_count, extra)
+        for name, (component, config) in module.components().items():
+            save_component(self.out_dir, name, component, config)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if module.step_count % self.every == 0:
+            self.save(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        self.save(trainer, module)
+
+    def on_exception(self, trainer, module, exception) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            self.save(trainer, module)
+
+
+def fit_resumable(
+    module: L.LightningModule,
+    make_datamodule: Callable[[int], L.LightningDataModule],
+    cfg: Any,
+    out_dir: str | Path,
+    data: str,
+    summary_key: str,
+    fast_dev_run: bool = False,
+) -> dict[str, Any]:
+    """Fit ``module`` until ``cfg.max_steps`` optimizer steps, resuming from ``out_dir/train_state`` if present.
+
+    ``cfg`` needs ``max_steps``, ``checkpoint_every``, ``accelerator``, ``devices``, ``precision`` and may have
+    ``strategy``. ``make_datamodule(start_step)`` builds the data (seeded by the start step so a resumed run
+    sees new batches). Returns (and writes under ``summary_key`` in meta.json) the run's summary.
+    """
+    out = Path(out_dir)
+    info = None
+    if not fast_dev_run and (out / STATE_DIR / "state.json").is_file():
+        saved = read_json(out / CONFIG)
+        for name, (_, config) in module.components().items():
+            want = json.loads(json.dumps(dataclasses.asdict(config)))
+            if name in saved and saved[name] != want:
+                raise ValueError(f"{out / CONFIG} holds a different {name} config; use a new --out or the same config")
+        info = load_training_state(out, module)
+    start = int(info["step"]) if info else 0
+    module.step_count, module.resume_dir = start, (out if info else None)
+    remaining = cfg.max_steps - start
+    if remaining <= 0 and not fast_dev_run:
+        print(f"{out}: already trained for {start} steps (max_steps {cfg.max_steps})")
+        return read_json(out / "meta.json").get(summary_key, {}) if (out / "meta.json").is_file() else {}
+    dm = make_datamodule(start)
+    seconds_before = float(info.get("train_seconds", 0.0)) if info else 0.0
+    saver = SaveEvery(out, cfg.checkpoint_every, {"data": data, "config": dataclasses.asdict(cfg)}, seconds_before)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=getattr(cfg, "strategy", "auto"),
+        precision=cfg.precision, max_steps=remaining, max_epochs=-1, logger=False, enable_checkpointing=False,
+        fast_dev_run=fast_dev_run, val_check_interval=min(cfg.checkpoint_every, remaining),
+        check_val_every_n_epoch=None, limit_val_batches=8, num_sanity_val_steps=0, enable_model_summary=False,
+        callbacks=[] if fast_dev_run else [saver],
+    )  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    if fast_dev_run:
+        return {"steps": module.step_count}
+    state = read_json(out / STATE_DIR / "state.json")
+    summary = {
+        "command": " ".join(shlex.quote(a) for a in ["drivedreamer", *sys.argv[1:]]),
+        "data": data,
+        "steps": module.step_count,
+        "batch_size": cfg.batch_size,
+        "wall_time_s": state.get("train_seconds"),
+        "device": str(module.device),
+        "devices": cfg.devices,
+    }
+    if trainer.is_global_zero:
+        write_meta(out, {summary_key: summary})
+    return summary
