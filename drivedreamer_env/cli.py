@@ -90,6 +90,39 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_world_model(args: argparse.Namespace) -> int:
+    """Train (or resume, or fine-tune with --init) the STPT world model on token shards."""
+    import torch
+
+    from drivedreamer_env.training.world_model_module import WorldModelTrainConfig, train_world_model
+
+    cfg = load_config(WorldModelTrainConfig, args.config)
+    if args.max_steps is not None:
+        cfg.max_steps = args.max_steps
+    if args.max_minutes is not None:
+        cfg.max_minutes = args.max_minutes
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(train_world_model(cfg, args.data, args.out, init=args.init, fast_dev_run=args.fast_dev_run))
+    return 0
+
+
+def cmd_data_tokenize(args: argparse.Namespace) -> int:
+    """Encode a clip source once with a tokenizer checkpoint into token shards."""
+    from tqdm import tqdm
+
+    from drivedreamer_env.data.tokens import tokenize_source
+    from drivedreamer_env.models.checkpoint import load_tokenizer
+
+    tokenizer = load_tokenizer(args.checkpoint)
+    with tqdm(desc="clips", unit="clip") as bar:
+        episodes = tokenize_source(
+            tokenizer, args.data, args.out, str(args.checkpoint), fps=args.fps, progress=bar.update
+        )
+    print(f"wrote {len(episodes)} token clips, {sum(e['frames'] for e in episodes)} frames to {args.out}")
+    return 0
+
+
 def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
     """Evaluate a tokenizer checkpoint on held-out frames."""
     from drivedreamer_env.eval.tokenizer_eval import evaluate_tokenizer
@@ -154,6 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
     etok.add_argument("--out", required=True, help="result JSON (a side-by-side PNG is written next to it)")
     etok.add_argument("--max-frames", type=int, default=2000, help="frames to evaluate")
     etok.set_defaults(func=cmd_eval_tokenizer)
+
+    tk = data.add_parser("tokenize", help="encode a clip source into token shards for world-model training")
+    tk.add_argument("--checkpoint", required=True, help="checkpoint directory with a tokenizer")
+    tk.add_argument("--data", required=True, help="clip source spec")
+    tk.add_argument("--out", required=True, help="output directory")
+    tk.add_argument("--fps", type=float, default=None, help="resample clips to this frame rate first")
+    tk.set_defaults(func=cmd_data_tokenize)
+
+    wm = train.add_parser("world-model", help="train the STPT world model (resumes from --out)")
+    wm.add_argument("--config", required=True, help="configs/world_model/<size>.yaml")
+    wm.add_argument("--data", required=True, help="token shards: tokens:DIR or DIR (from `drivedreamer data tokenize`)")
+    wm.add_argument("--out", default="outputs/world_model", help="checkpoint directory (resumed if it has state)")
+    wm.add_argument("--init", default=None, help="checkpoint directory to fine-tune from")
+    wm.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
+    wm.add_argument("--max-minutes", type=float, default=None, help="override the config's wall-clock budget")
+    wm.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    wm.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
+    wm.set_defaults(func=cmd_train_world_model)
 
     bench = sub.add_parser("bench", help="measure speed and write JSON")
     bench.add_argument("--only", choices=("sim",), default=None, help="run one benchmark")

@@ -1,0 +1,210 @@
+"""LightningModule, DataModule and entry point for training the STPT world model on token shards."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from drivedreamer_env.data.tokens import TokenClip, TokenShardSource
+from drivedreamer_env.io_utils import write_json
+from drivedreamer_env.models.checkpoint import CONFIG, load_state_strict, read_config, read_json, write_meta
+from drivedreamer_env.models.masking import MaskConfig, sample_masks
+from drivedreamer_env.models.stpt import STPT, STPTConfig
+from drivedreamer_env.models.text import hash_words
+from drivedreamer_env.training.loop import ResumeMixin, fit_resumable
+
+
+@dataclass
+class WorldModelTrainConfig:
+    """A world-model run (``configs/world_model/<size>.yaml``). Grid and codebook come from the token shards."""
+
+    model: STPTConfig = field(default_factory=STPTConfig)
+    masking: MaskConfig = field(default_factory=MaskConfig)
+    frames: int = 8  # clip length per training sample
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 300
+    max_steps: int = 20000
+    max_minutes: float | None = None
+    cond_dropout: float = 0.1  # per condition (text, actions), for classifier-free guidance
+    event_weight: float = 0.2
+    checkpoint_every: int = 500
+    val_fraction: float = 0.05
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+
+
+class TokenWindows(Dataset):
+    """Random ``frames``-long windows of token clips, with their actions, caption word ids and event labels."""
+
+    def __init__(self, clips: list[TokenClip], frames: int, cfg: STPTConfig, samples: int) -> None:
+        self.clips = [c for c in clips if len(c.tokens) >= frames]
+        if not self.clips:
+            raise ValueError(f"no token clip has {frames} frames")
+        self.frames, self.cfg, self.samples = frames, cfg, samples
+        self.words = hash_words([c.text for c in self.clips], cfg.text.vocab_size, cfg.text.max_words)
+        lengths = np.array([len(c.tokens) - frames + 1 for c in self.clips], dtype=np.float64)
+        self.weights = lengths / lengths.sum()  # every window equally likely
+
+    def __len__(self) -> int:
+        return self.samples
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng(i)  # the sampler's index seeds the window: reproducible, no shared state
+        k = int(rng.choice(len(self.clips), p=self.weights))
+        clip = self.clips[k]
+        s = int(rng.integers(0, len(clip.tokens) - self.frames + 1))
+        n_events = len(self.cfg.event_names)
+        events = np.zeros((self.frames, n_events), np.float32)
+        valid = clip.events is not None and clip.events.shape[1] == n_events
+        if valid:
+            events = clip.events[s : s + self.frames]
+        return {
+            "tokens": torch.from_numpy(clip.tokens[s : s + self.frames]),
+            "actions": torch.from_numpy(clip.actions[s : s + self.frames].astype(np.float32)),
+            "words": self.words[k],
+            "events": torch.from_numpy(np.asarray(events, np.float32)),
+            "events_valid": torch.tensor(valid),
+        }
+
+
+class TokenDataModule(L.LightningDataModule):
+    def __init__(self, directory: str, cfg: WorldModelTrainConfig, seed: int) -> None:
+        super().__init__()
+        self.directory, self.cfg, self.seed = directory, cfg, seed
+        self.train: TokenWindows | None = None
+        self.val: TokenWindows | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train is not None:
+            return
+        clips = list(TokenShardSource(self.directory))
+        n_val = max(1, round(len(clips) * self.cfg.val_fraction)) if len(clips) > 1 else 0
+        train, val = clips[: len(clips) - n_val], clips[len(clips) - n_val :] or clips
+        c = self.cfg
+        self.train = TokenWindows(train, c.frames, c.model, samples=c.max_steps * c.batch_size)
+        self.val = TokenWindows(val, c.frames, c.model, samples=8 * c.batch_size)
+
+    def train_dataloader(self) -> DataLoader:
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train, batch_size=self.cfg.batch_size, shuffle=True, generator=g, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val, batch_size=self.cfg.batch_size)
+
+
+class WorldModelModule(ResumeMixin, L.LightningModule):
+    """Masked-token prediction: cross-entropy on masked tokens, plus event-head BCE where labels exist."""
+
+    def __init__(self, cfg: WorldModelTrainConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.model = STPT(cfg.model)
+        self.step_count = 0
+        self.started = time.monotonic()
+
+    def components(self) -> dict:
+        return {"world_model": (self.model, self.cfg.model)}
+
+    def configure_optimizers(self):
+        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and "emb" not in n]
+        no_decay = [p for n, p in self.model.named_parameters() if not (p.ndim >= 2 and "emb" not in n)]
+        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(0.9, 0.95))
+
+    def _lr(self) -> float:
+        c, s = self.cfg, self.step_count
+        if s < c.warmup_steps:
+            return c.lr * (s + 1) / c.warmup_steps
+        t = min((s - c.warmup_steps) / max(c.max_steps - c.warmup_steps, 1), 1.0)
+        return c.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def _common_step(self, batch: dict[str, torch.Tensor], seed: int, dropout: bool) -> dict[str, torch.Tensor]:
+        tokens = batch["tokens"]  # (B, T, h, w)
+        b, t, h, w = tokens.shape
+        g = torch.Generator().manual_seed(seed)
+        masks, _ = sample_masks(b, t, h, w, self.cfg.masking, g)
+        masks = masks.to(tokens.device)
+        inp = torch.where(masks, torch.full_like(tokens, self.cfg.model.mask_id), tokens)
+        p = self.cfg.cond_dropout if dropout else 0.0
+        drop_text = (torch.rand(b, generator=g) < p).to(tokens.device)
+        drop_actions = (torch.rand(b, generator=g) < p).to(tokens.device)
+        text = self.model.encode_text(batch["words"])
+        out = self.model(inp, actions=batch["actions"], text=text, drop_text=drop_text, drop_actions=drop_actions)
+        ce = F.cross_entropy(out.logits[masks].float(), tokens[masks])
+        acc = (out.logits[masks].argmax(-1) == tokens[masks]).float().mean()
+        terms = {"ce": ce, "acc": acc}
+        loss = ce
+        valid = batch["events_valid"]
+        if out.events.shape[-1] and valid.any():
+            ev = F.binary_cross_entropy_with_logits(out.events[valid].float(), batch["events"][valid])
+            terms["events"] = ev
+            loss = loss + self.cfg.event_weight * ev
+        terms["loss"] = loss
+        return terms
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        for group in self.optimizers().param_groups:
+            group["lr"] = self._lr()
+        terms = self._common_step(batch, seed=self.cfg.seed * 1_000_003 + self.step_count, dropout=True)
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=True)
+        self.step_count += 1
+        limit = self.cfg.max_minutes
+        if limit is not None and (time.monotonic() - self.started) / 60 > limit:
+            self.trainer.should_stop = True
+        return terms["loss"]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        terms = self._common_step(batch, seed=batch_idx, dropout=False)
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=True)
+
+
+def _copy_tokenizer(src: Path, out: Path) -> None:
+    """Make the world-model checkpoint self-contained: tokenizer tensors and config section."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "tokenizer.safetensors").is_file():
+        shutil.copyfile(src / "tokenizer.safetensors", out / "tokenizer.safetensors")
+    cfg = (
+        read_json(out / CONFIG) if (out / CONFIG).is_file() else {"format_version": read_config(src)["format_version"]}
+    )
+    if "tokenizer" not in cfg:
+        write_json(out / CONFIG, {**cfg, "tokenizer": read_config(src)["tokenizer"]})
+
+
+def train_world_model(
+    cfg: WorldModelTrainConfig, data: str, out_dir: str | Path, init: str | None = None, fast_dev_run: bool = False
+) -> dict:
+    """Train (or resume) the STPT on token shards ``data`` (``tokens:DIR`` or DIR); ``init`` fine-tunes."""
+    directory = data.partition(":")[2] if data.startswith("tokens:") else data
+    manifest = TokenShardSource(directory).manifest
+    tok = manifest["tokenizer"]
+    cfg.model.codebook_size = math.prod(tok["fsq_levels"]) if tok["quantizer"] == "fsq" else tok["vq_codebook_size"]
+    down = tok["patch"] * 2 ** len(tok["channels"])
+    cfg.model.grid_h, cfg.model.grid_w = tok["height"] // down, tok["width"] // down
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = WorldModelModule(cfg)
+    out = Path(out_dir)
+    if init is not None and not (out / "train_state").exists():
+        load_state_strict(module.model, Path(init) / "world_model.safetensors", Path(init) / CONFIG)
+    if not fast_dev_run:
+        _copy_tokenizer(Path(manifest["tokenizer_checkpoint"]), out)
+    summary = fit_resumable(
+        module, lambda start: TokenDataModule(directory, cfg, cfg.seed + start), cfg, out, data, "world_model_training",
+        fast_dev_run,
+    )  # fmt: skip
+    if init is not None and not fast_dev_run:
+        summary = write_meta(out, {"world_model_training": {**summary, "init": init}})["world_model_training"]
+    return summary

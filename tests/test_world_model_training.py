@@ -1,0 +1,69 @@
+"""World-model training path: tokenize a clip source, fast_dev_run, resume and --init fine-tuning."""
+
+import json
+
+import pytest
+
+from drivedreamer_env.cli import main
+from drivedreamer_env.data.tokens import TokenShardSource
+from drivedreamer_env.models.checkpoint import save_component
+from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
+
+TOK = TokenizerConfig(height=32, width=64, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
+YAML = """model:
+  dim: 32
+  layers: 1
+  heads: 2
+  context_frames: 4
+  text: {vocab_size: 64, max_words: 8, dim: 16, layers: 1, heads: 2}
+frames: 4
+batch_size: 2
+warmup_steps: 1
+max_steps: MAX
+checkpoint_every: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def token_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wm")
+    assert main(["data", "sim", "--episodes", "3", "--steps", "10", "--out", str(root / "sim")]) == 0
+    save_component(root / "tok", "tokenizer", VisualTokenizer(TOK), TOK)
+    args = ["data", "tokenize", "--checkpoint", str(root / "tok"), "--data", f"sim:{root / 'sim'}"]
+    assert main([*args, "--out", str(root / "tokens")]) == 0
+    return root
+
+
+def _yaml(tmp_path, max_steps: int):
+    path = tmp_path / "wm.yaml"
+    path.write_text(YAML.replace("MAX", str(max_steps)))
+    return str(path)
+
+
+def test_tokenized_shards_match_the_tokenizer(token_dir):
+    src = TokenShardSource(token_dir / "tokens")
+    clips = list(src)
+    assert len(clips) == 3 and src.manifest["tokenizer"]["height"] == 32
+    assert clips[0].tokens.shape[1:] == (4, 8) and clips[0].tokens.max() < 125
+    assert clips[0].events is not None and clips[0].events.shape == (len(clips[0].tokens), 2)
+    assert clips[0].text and clips[0].actions.shape == (len(clips[0].tokens), 2)
+
+
+def test_fast_dev_run(token_dir, tmp_path):
+    args = ["train", "world-model", "--config", _yaml(tmp_path, 4), "--data", f"tokens:{token_dir / 'tokens'}"]
+    assert main([*args, "--out", str(tmp_path / "wm"), "--fast-dev-run"]) == 0
+
+
+def test_resume_and_init(token_dir, tmp_path):
+    out = tmp_path / "wm"
+    args = ["train", "world-model", "--config", _yaml(tmp_path, 4), "--data", str(token_dir / "tokens")]
+    assert main([*args, "--out", str(out), "--max-steps", "2"]) == 0
+    assert json.loads((out / "train_state" / "state.json").read_text())["step"] == 2
+    assert main([*args, "--out", str(out)]) == 0
+    assert json.loads((out / "train_state" / "state.json").read_text())["step"] == 4
+    cfg = json.loads((out / "config.json").read_text())
+    assert {"tokenizer", "world_model"} <= set(cfg) and cfg["world_model"]["codebook_size"] == 125
+    assert (out / "tokenizer.safetensors").is_file() and (out / "world_model.safetensors").is_file()
+    fine = tmp_path / "fine"
+    assert main([*args, "--out", str(fine), "--init", str(out), "--max-steps", "2"]) == 0
+    assert json.loads((fine / "meta.json").read_text())["world_model_training"]["init"] == str(out)
