@@ -206,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     wm.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
     wm.set_defaults(func=cmd_train_world_model)
 
+    from drivedreamer_env.tasks_cli import add_parser as add_generate
+
+    add_generate(sub)
+
     bench = sub.add_parser("bench", help="measure speed and write JSON")
     bench.add_argument("--only", choices=("sim",), default=None, help="run one benchmark")
     bench.add_argument("--out", default=None, help="result JSON path")

@@ -116,3 +116,21 @@ def load_tokenizer(directory: str | Path, device: str | torch.device = "cpu"):
     model = VisualTokenizer(tcfg)
     load_state_strict(model, directory / "tokenizer.safetensors", directory / CONFIG)
     return model.to(device).eval()
+
+
+def load_stpt(directory: str | Path, device: str | torch.device = "cpu"):
+    """Build the STPT from ``config.json`` and load ``world_model.safetensors`` (eval mode)."""
+    from drivedreamer_env.config import ConfigError, from_dict
+    from drivedreamer_env.models.stpt import STPT, STPTConfig
+
+    directory = Path(directory)
+    cfg = read_config(directory)
+    if "world_model" not in cfg:
+        raise CheckpointError(f"{directory / CONFIG} has no 'world_model' section")
+    try:
+        scfg = from_dict(STPTConfig, cfg["world_model"], where=f"{directory / CONFIG}:world_model")
+    except (ConfigError, ValueError, TypeError) as err:
+        raise CheckpointError(str(err)) from err
+    model = STPT(scfg)
+    load_state_strict(model, directory / "world_model.safetensors", directory / CONFIG)
+    return model.to(device).eval()

@@ -1,0 +1,70 @@
+"""A loaded world model: the tokenizer and the STPT of one checkpoint directory, with numpy-facing helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from drivedreamer_env.models.checkpoint import CheckpointError, load_stpt, load_tokenizer
+from drivedreamer_env.models.stpt import STPT
+from drivedreamer_env.models.tokenizer import VisualTokenizer
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "default"
+
+
+@dataclass
+class WorldModel:
+    tokenizer: VisualTokenizer
+    stpt: STPT
+    device: torch.device
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None, device: str = "auto") -> WorldModel:
+        """Load ``directory`` (default: the shipped ``data/checkpoints/default``)."""
+        directory = Path(directory) if directory is not None else DEFAULT_CHECKPOINT
+        dev = torch.device(
+            "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        )
+        tok, stpt = load_tokenizer(directory, dev), load_stpt(directory, dev)
+        grid = (stpt.cfg.grid_h, stpt.cfg.grid_w)
+        if tok.cfg.grid != grid or tok.cfg.codebook_size != stpt.cfg.codebook_size:
+            raise CheckpointError(
+                f"{directory}: tokenizer grid {tok.cfg.grid} / {tok.cfg.codebook_size} codes do not match the world "
+                f"model's {grid} / {stpt.cfg.codebook_size}"
+            )
+        return cls(tok, stpt, dev)
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        return self.tokenizer.cfg.height, self.tokenizer.cfg.width
+
+    def prepare(self, frames: np.ndarray) -> np.ndarray:
+        """Resize / centre-crop (T, H, W, 3) uint8 frames to the model's resolution."""
+        from drivedreamer_env.data.windowing import resize_crop
+
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 (T, H, W, 3) or (H, W, 3) RGB, got {frames.dtype} {frames.shape}")
+        return frames if frames.shape[1:3] == self.resolution else resize_crop(frames, self.resolution)
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        """(T, H, W, 3) uint8 -> (T, h, w) int64 tokens on the model's device."""
+        x = torch.from_numpy(self.prepare(frames)).to(self.device)
+        return self.tokenizer.encode(x[None]).tokens[0]
+
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor) -> np.ndarray:
+        """(..., T, h, w) tokens -> (..., T, H, W, 3) uint8 numpy frames."""
+        lead = tokens.shape[:-3]
+        flat = tokens.reshape(-1, *tokens.shape[-3:]).to(self.device)
+        frames = self.tokenizer.decode(flat).cpu().numpy()
+        return frames.reshape(*lead, *frames.shape[1:])
+
+    def text_ids(self, texts: list[str]) -> torch.Tensor:
+        return self.stpt.text_encoder.tokenize(texts).to(self.device)

@@ -1,0 +1,116 @@
+"""``drivedreamer generate <task>``: inputs from files or simulator seeds, outputs MP4 + GIF + PNG sheet."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from drivedreamer_env.io_utils import write_json
+from drivedreamer_env.media import contact_sheet, upscale, write_png, write_video
+
+TASKS = ("image-to-video", "text-to-video", "inpaint", "stylize", "action-to-video")
+TURNS = {"left": 0.25, "straight": 0.0, "right": -0.25}  # yaw rate [rad/s] of the preset action sequences
+
+
+def load_input(args: argparse.Namespace, frames_needed: int) -> tuple[np.ndarray | None, str, np.ndarray | None]:
+    """(frames, caption, actions) from --image / --video / --seed."""
+    if args.image:
+        img = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"could not read image {args.image} (expected a PNG or JPEG file)")
+        return img[None, :, :, ::-1].copy(), "", None
+    if args.video:
+        from drivedreamer_env.data.sources import open_source
+
+        clip = next(iter(open_source(args.video)))
+        return clip.frames, clip.text, clip.actions if clip.meta.get("has_actions", True) else None
+    if args.seed is not None:
+        from drivedreamer_env.sim.record import record_episode
+        from drivedreamer_env.sim.simulator import Simulator
+
+        clip = record_episode(Simulator(), args.seed, frames_needed)
+        return clip.frames, clip.text, clip.actions
+    return None, "", None
+
+
+def preset_actions(name: str, n: int, speed_mps: float = 8.0) -> np.ndarray:
+    if name not in TURNS:
+        raise ValueError(f"--turn must be one of {sorted(TURNS)}, got {name!r}")
+    return np.tile(np.array([[speed_mps, TURNS[name]]], np.float32), (n, 1))
+
+
+def parse_mask(spec: str, shape: tuple[int, int]) -> np.ndarray:
+    """``box:x0,y0,x1,y1`` (fractions of width / height) or a PNG/JPEG file (non-zero = regenerate)."""
+    h, w = shape
+    if spec.startswith("box:"):
+        try:
+            x0, y0, x1, y1 = (float(v) for v in spec[4:].split(","))
+        except ValueError as err:
+            raise ValueError(f"--mask {spec!r}: expected box:x0,y0,x1,y1 with fractions in [0, 1]") from err
+        m = np.zeros((h, w), bool)
+        m[int(y0 * h) : int(np.ceil(y1 * h)), int(x0 * w) : int(np.ceil(x1 * w))] = True
+        return m
+    img = cv2.imread(spec, cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise ValueError(f"--mask {spec!r}: not box:x0,y0,x1,y1 and not a readable image")
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def run_generate(args: argparse.Namespace) -> dict:
+    from drivedreamer_env.models.sampler import SamplerConfig
+    from drivedreamer_env.models.world_model import WorldModel
+    from drivedreamer_env.tasks import generate
+
+    wm = WorldModel.load(args.checkpoint, device=args.device)
+    frames, caption, actions = load_input(args, args.frames)
+    text = args.text if args.text is not None else caption
+    if args.turn:
+        actions = preset_actions(args.turn, args.frames)
+    mask = None
+    if args.task == "inpaint":
+        mask = parse_mask(args.mask or "box:0.3,0.4,0.7,1.0", wm.resolution)
+    if args.task == "action-to-video" and frames is not None and actions is None:
+        raise ValueError("action-to-video needs actions: --turn left|straight|right, or a --video with an action CSV")
+    sampler = SamplerConfig(steps=args.steps, temperature=args.temperature, guidance_scale=args.guidance)
+    video = frames[: args.frames] if frames is not None else None
+    out = generate(
+        wm, args.task, video=video, text=text, actions=actions, num_frames=args.frames,
+        context_frames=args.context, mask=mask, style_ratio=args.style_ratio, sampler=sampler, seed=args.sample_seed,
+    )  # fmt: skip
+    out_dir = Path(args.out)
+    rows, labels = [list(out)], ["generated"]
+    if video is not None:
+        rows.insert(0, list(wm.prepare(video))[: len(out)])
+        labels.insert(0, "input")
+    write_video(out_dir / f"{args.task}.mp4", [upscale(f, 3) for f in out], fps=10)
+    write_video(out_dir / f"{args.task}.gif", [upscale(f, 2) for f in out], fps=10)
+    write_png(out_dir / f"{args.task}.png", upscale(contact_sheet(rows, labels), 2))
+    info = {"task": args.task, "text": text, "frames": len(out), "checkpoint": str(args.checkpoint or "default")}
+    write_json(out_dir / f"{args.task}.json", info)
+    return info
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    g = sub.add_parser("generate", help="run a WorldDreamer task: " + ", ".join(TASKS))
+    g.add_argument("task", choices=TASKS)
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--image", help="input image (PNG/JPEG)")
+    src.add_argument("--video", help="input clip source: an mp4, a frame folder, sim:DIR ...")
+    src.add_argument("--seed", type=int, help="render the input from this simulator scene (its caption is the text)")
+    g.add_argument("--text", default=None, help="caption / style text (default: the input's caption)")
+    g.add_argument("--turn", choices=sorted(TURNS), default=None, help="preset actions at 8 m/s")
+    g.add_argument("--mask", default=None, help="inpaint mask: box:x0,y0,x1,y1 (fractions) or an image file")
+    g.add_argument("--frames", type=int, default=8, help="frames to output")
+    g.add_argument("--context", type=int, default=2, help="given frames for action-to-video")
+    g.add_argument("--style-ratio", type=float, default=0.6, help="fraction of tokens re-generated by stylize")
+    g.add_argument("--steps", type=int, default=8, help="MaskGIT steps")
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    g.add_argument("--sample-seed", type=int, default=0, help="seed of the sampler")
+    g.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped model)")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument("--out", default="outputs/generate", help="output directory")
+    g.set_defaults(func=lambda a: print(run_generate(a)) or 0)
