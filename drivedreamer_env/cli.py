@@ -134,6 +134,20 @@ def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_world_model(args: argparse.Namespace) -> int:
+    """Evaluate a world-model checkpoint against the simulator on held-out seeds."""
+    from drivedreamer_env.eval.world_model_eval import evaluate_world_model
+    from drivedreamer_env.models.sampler import SamplerConfig
+
+    sampler = SamplerConfig(steps=args.steps, temperature=args.temperature, guidance_scale=args.guidance)
+    result = evaluate_world_model(args.checkpoint, args.episodes, args.out, sampler=sampler, device=args.device)
+    for key, value in result.items():
+        if isinstance(value, float):
+            print(f"{key:>32}: {value:.4f}")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo and print its table."""
     from drivedreamer_env.sim.demo import print_table, run_demo
@@ -209,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     from drivedreamer_env.tasks_cli import add_parser as add_generate
 
     add_generate(sub)
+
+    ewm = ev.add_parser("world-model", help="fidelity, controllability and text control vs the simulator")
+    ewm.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped model)")
+    ewm.add_argument("--episodes", type=int, default=16, help="held-out simulator episodes")
+    ewm.add_argument("--out", required=True, help="result JSON (contact sheets are written next to it)")
+    ewm.add_argument("--steps", type=int, default=8, help="MaskGIT steps per frame")
+    ewm.add_argument("--temperature", type=float, default=1.0)
+    ewm.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
+    ewm.add_argument("--device", default="auto")
+    ewm.set_defaults(func=cmd_eval_world_model)
 
     bench = sub.add_parser("bench", help="measure speed and write JSON")
     bench.add_argument("--only", choices=("sim",), default=None, help="run one benchmark")

@@ -90,3 +90,17 @@ def test_cli_generate_writes_video_and_sheet(ckpt, tmp_path, task):
     assert main([*args, "--out", str(tmp_path)]) == 0
     for ext in ("mp4", "gif", "png", "json"):
         assert (tmp_path / f"{task}.{ext}").stat().st_size > 0
+
+
+def test_world_model_eval_writes_every_key(ckpt, tmp_path):
+    out = tmp_path / "wm_eval.json"
+    args = ["eval", "world-model", "--checkpoint", str(ckpt), "--episodes", "2", "--steps", "2", "--out", str(out)]
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    for key in ("tokenizer_psnr", "psnr@1", "psnr@4", "psnr@8", "copy_last_psnr@8", "delta_psnr_actions@8",
+                "yaw_sign_accuracy", "t2v_style_accuracy", "yaw_estimator_validation", "goals"):  # fmt: skip
+        assert key in result, key
+    # the probes are validated on ground truth: the simulator's own left/right branches turn the right way
+    assert result["yaw_estimator_validation"]["gt_pair_sign_accuracy"] == 1.0
+    assert result["t2v_style_classifier_validation_accuracy"] > 0.5
+    assert out.with_suffix(".png").is_file() and (tmp_path / "wm_eval_t2v.png").is_file()
