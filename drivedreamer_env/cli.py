@@ -72,19 +72,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_tokenizer(args: argparse.Namespace) -> int:
-    """Train (or resume) the visual tokenizer."""
+def _train_config(cls, args: argparse.Namespace):
+    """Load a training config and apply the command-line overrides shared by every `train` verb."""
     import torch
 
-    from drivedreamer_env.training.tokenizer_module import TokenizerTrainConfig, train_tokenizer
-
-    cfg = load_config(TokenizerTrainConfig, args.config)
+    cfg = load_config(cls, args.config)
     if args.max_steps is not None:
         cfg.max_steps = args.max_steps
     if args.max_minutes is not None:
         cfg.max_minutes = args.max_minutes
     if args.threads:
         torch.set_num_threads(args.threads)
+    return cfg
+
+
+def cmd_train_tokenizer(args: argparse.Namespace) -> int:
+    """Train (or resume) the visual tokenizer."""
+
+    from drivedreamer_env.training.tokenizer_module import TokenizerTrainConfig, train_tokenizer
+
+    cfg = _train_config(TokenizerTrainConfig, args)
     summary = train_tokenizer(cfg, args.data, args.out, fast_dev_run=args.fast_dev_run)
     print(summary)
     return 0
@@ -92,17 +99,10 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 
 def cmd_train_world_model(args: argparse.Namespace) -> int:
     """Train (or resume, or fine-tune with --init) the STPT world model on token shards."""
-    import torch
 
     from drivedreamer_env.training.world_model_module import WorldModelTrainConfig, train_world_model
 
-    cfg = load_config(WorldModelTrainConfig, args.config)
-    if args.max_steps is not None:
-        cfg.max_steps = args.max_steps
-    if args.max_minutes is not None:
-        cfg.max_minutes = args.max_minutes
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    cfg = _train_config(WorldModelTrainConfig, args)
     print(train_world_model(cfg, args.data, args.out, init=args.init, fast_dev_run=args.fast_dev_run))
     return 0
 

@@ -100,37 +100,32 @@ def write_meta(directory: str | Path, updates: dict[str, Any]) -> dict[str, Any]
     return meta
 
 
-def load_tokenizer(directory: str | Path, device: str | torch.device = "cpu"):
-    """Build the tokenizer from ``config.json`` and load ``tokenizer.safetensors`` (eval mode)."""
+def _load_component(directory: str | Path, name: str, config_cls: type, model_cls: type, device) -> nn.Module:
+    """Build ``model_cls`` from the ``name`` section of ``config.json`` and load ``<name>.safetensors``."""
     from drivedreamer_env.config import ConfigError, from_dict
-    from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
 
     directory = Path(directory)
     cfg = read_config(directory)
-    if "tokenizer" not in cfg:
-        raise CheckpointError(f"{directory / CONFIG} has no 'tokenizer' section")
+    if name not in cfg:
+        raise CheckpointError(f"{directory / CONFIG} has no {name!r} section")
     try:
-        tcfg = from_dict(TokenizerConfig, cfg["tokenizer"], where=f"{directory / CONFIG}:tokenizer")
+        component_cfg = from_dict(config_cls, cfg[name], where=f"{directory / CONFIG}:{name}")
+        model = model_cls(component_cfg)
     except (ConfigError, ValueError, TypeError) as err:
         raise CheckpointError(str(err)) from err
-    model = VisualTokenizer(tcfg)
-    load_state_strict(model, directory / "tokenizer.safetensors", directory / CONFIG)
+    load_state_strict(model, directory / f"{name}.safetensors", directory / CONFIG)
     return model.to(device).eval()
+
+
+def load_tokenizer(directory: str | Path, device: str | torch.device = "cpu"):
+    """The tokenizer of a checkpoint directory (eval mode)."""
+    from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
+
+    return _load_component(directory, "tokenizer", TokenizerConfig, VisualTokenizer, device)
 
 
 def load_stpt(directory: str | Path, device: str | torch.device = "cpu"):
-    """Build the STPT from ``config.json`` and load ``world_model.safetensors`` (eval mode)."""
-    from drivedreamer_env.config import ConfigError, from_dict
+    """The STPT world model of a checkpoint directory (eval mode)."""
     from drivedreamer_env.models.stpt import STPT, STPTConfig
 
-    directory = Path(directory)
-    cfg = read_config(directory)
-    if "world_model" not in cfg:
-        raise CheckpointError(f"{directory / CONFIG} has no 'world_model' section")
-    try:
-        scfg = from_dict(STPTConfig, cfg["world_model"], where=f"{directory / CONFIG}:world_model")
-    except (ConfigError, ValueError, TypeError) as err:
-        raise CheckpointError(str(err)) from err
-    model = STPT(scfg)
-    load_state_strict(model, directory / "world_model.safetensors", directory / CONFIG)
-    return model.to(device).eval()
+    return _load_component(directory, "world_model", STPTConfig, STPT, device)

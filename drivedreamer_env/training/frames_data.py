@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 import numpy as np
 import torch
@@ -26,16 +28,14 @@ NOMINAL_FPS = 10.0  # frames alone carry no timing; the tokenizer does not use i
 
 
 def _frames_source(spec: str):
-    """Like ``open_source``, but a folder of images without a frame rate is fine: timing is irrelevant here."""
-    from drivedreamer_env.data.video import VideoSource, VideoSourceError
+    """Like ``open_source``, but a bare folder of images needs no frame rate: timing is irrelevant here."""
+    from drivedreamer_env.data.shards import MANIFEST
+    from drivedreamer_env.data.video import VideoSource
 
-    try:
-        return open_source(spec)
-    except VideoSourceError as err:
-        if "no frame rate" not in str(err):
-            raise
-        path = spec.partition(":")[2] if spec.startswith("video:") else spec
-        return VideoSource(path.partition("?")[0], fps=NOMINAL_FPS)
+    path = Path(spec.removeprefix("video:"))
+    if "?" not in spec and path.is_dir() and not (path / MANIFEST).exists():
+        return VideoSource(path, fps=NOMINAL_FPS)
+    return open_source(spec)
 
 
 def load_frames(spec: str, height: int, width: int, max_frames: int | None = None) -> tuple[torch.Tensor, list[int]]:

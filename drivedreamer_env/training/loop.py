@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shlex
 import sys
 import time
@@ -21,6 +22,14 @@ import torch
 
 from drivedreamer_env.models.checkpoint import CONFIG, read_json, save_component, write_meta
 from drivedreamer_env.training.state import STATE_DIR, load_optimizer_states, load_training_state, save_training_state
+
+
+def warmup_cosine(step: int, lr: float, warmup_steps: int, max_steps: int, floor: float = 0.1) -> float:
+    """Learning rate at ``step``: linear warm-up, then cosine decay to ``floor * lr`` at ``max_steps``."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    t = min((step - warmup_steps) / max(max_steps - warmup_steps, 1), 1.0)
+    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 class ResumeMixin:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from drivedreamer_env.models.checkpoint import write_meta
 from drivedreamer_env.models.losses import PatchDiscriminator, gradient_l1, hinge_d_loss, ssim_loss
 from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer, frames_to_float
-from drivedreamer_env.training.loop import ResumeMixin, fit_resumable
+from drivedreamer_env.training.loop import ResumeMixin, fit_resumable, warmup_cosine
 
 
 @dataclass
@@ -64,12 +63,8 @@ class TokenizerModule(ResumeMixin, L.LightningModule):
         return [opt, torch.optim.AdamW(self.discriminator.parameters(), lr=self.cfg.lr, betas=(0.5, 0.9))]
 
     def _lr(self) -> float:
-        """Linear warm-up, then cosine decay to 10 %."""
-        c, s = self.cfg, self.step_count
-        if s < c.warmup_steps:
-            return c.lr * (s + 1) / c.warmup_steps
-        t = min((s - c.warmup_steps) / max(c.max_steps - c.warmup_steps, 1), 1.0)
-        return c.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+        c = self.cfg
+        return warmup_cosine(self.step_count, c.lr, c.warmup_steps, c.max_steps)
 
     def _losses(self, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         x = frames_to_float(frames[:, None])  # (B, 1, 3, H, W)

@@ -20,7 +20,7 @@ from drivedreamer_env.models.checkpoint import CONFIG, load_state_strict, read_c
 from drivedreamer_env.models.masking import MaskConfig, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.text import hash_words
-from drivedreamer_env.training.loop import ResumeMixin, fit_resumable
+from drivedreamer_env.training.loop import ResumeMixin, fit_resumable, warmup_cosine
 
 
 @dataclass
@@ -126,11 +126,8 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(0.9, 0.95))
 
     def _lr(self) -> float:
-        c, s = self.cfg, self.step_count
-        if s < c.warmup_steps:
-            return c.lr * (s + 1) / c.warmup_steps
-        t = min((s - c.warmup_steps) / max(c.max_steps - c.warmup_steps, 1), 1.0)
-        return c.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+        c = self.cfg
+        return warmup_cosine(self.step_count, c.lr, c.warmup_steps, c.max_steps)
 
     def _common_step(self, batch: dict[str, torch.Tensor], seed: int, dropout: bool) -> dict[str, torch.Tensor]:
         tokens = batch["tokens"]  # (B, T, h, w)
