@@ -21,8 +21,9 @@ def record_episode(sim: Simulator, seed: int, steps: int, policy_seed: int | Non
     """Drive episode ``seed`` for up to ``steps`` frames with :class:`MixedPolicy` and return it as a Clip.
 
     ``frames[t]`` is the image at ``timestamps[t]`` and ``actions[t] = [speed, yaw_rate]`` is what moved the
-    ego from pose t to pose t+1. Episodes stop early when the ego leaves the road or collides; the frame
-    after the last action is dropped so that every frame has its action.
+    ego from pose t to pose t+1. Episodes stop early when the ego leaves the road or collides; that terminal
+    frame is kept (with its off-road / collision label) and its action row repeats the previous one. In a full
+    length episode the frame after the last action is dropped so that every frame has its own action.
     """
     frame, labels = sim.reset(seed)
     rng = np.random.default_rng(seed if policy_seed is None else policy_seed)
@@ -30,19 +31,28 @@ def record_episode(sim: Simulator, seed: int, steps: int, policy_seed: int | Non
     frames, actions, poses, steer, times = [], [], [], [], []
     termination = ""
     lab = {name: [] for name in (*LABEL_NAMES, "steer_rad", "lane_count")}
-    for _ in range(steps):
+    def keep_frame() -> None:
         st = sim.state
         frames.append(frame)
         times.append(st.time_s)
         poses.append((st.ego.x, st.ego.y, st.ego.yaw))
         for name in LABEL_NAMES:
             lab[name].append(getattr(labels, name))
+
+    for _ in range(steps):
+        keep_frame()
         result = sim.step(policy())
         actions.append((sim.state.ego.speed, sim.state.ego.yaw_rate))
         steer.append(sim.state.ego.steer)
         frame, labels = result.frame, result.labels
         if result.terminated:
             termination = "collision" if labels.collision else "off_road"
+            if len(frames) < steps:
+                # keep the terminal frame: it carries the off-road / collision label the event heads learn
+                # from; nothing follows it, so its action row repeats the last one
+                keep_frame()
+                actions.append(actions[-1])
+                steer.append(steer[-1])
             break
     n = len(frames)
     lab["steer_rad"] = steer
