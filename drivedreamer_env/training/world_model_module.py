@@ -19,7 +19,7 @@ from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.models.checkpoint import CONFIG, load_state_strict, read_config, read_json, write_meta
 from drivedreamer_env.models.masking import MaskConfig, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
-from drivedreamer_env.models.text import hash_words
+from drivedreamer_env.models.text import text_inputs
 from drivedreamer_env.training.loop import ResumeMixin, fit_resumable, warmup_cosine
 
 
@@ -55,7 +55,7 @@ class TokenWindows(Dataset):
         if not self.clips:
             raise ValueError(f"no token clip has {frames} frames")
         self.frames, self.cfg, self.samples = frames, cfg, samples
-        self.words = hash_words([c.text for c in self.clips], cfg.text.vocab_size, cfg.text.max_words)
+        self.words = text_inputs(cfg.text, [c.text for c in self.clips])  # computed once per clip
         lengths = np.array([len(c.tokens) - frames + 1 for c in self.clips], dtype=np.float64)
         self.weights = lengths / lengths.sum()  # every window equally likely
 
