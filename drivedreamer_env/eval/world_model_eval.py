@@ -166,7 +166,7 @@ def evaluate_world_model(
     result["yaw_estimator_validation"] = {
         "gt_pair_sign_accuracy": float(gt_ok.mean()),
         "gt_heading_change_true_rad": {
-            k: float(np.mean(np.sum(v[1], axis=1) * 0.1)) for k, v in cf["branches"].items()
+            k: float(np.mean(v[1][..., 1].sum(axis=1) * 0.1)) for k, v in cf["branches"].items()
         },
         "gt_heading_change_estimated_rad": {k: float(v.mean()) for k, v in gt_yaw.items()},
         "dream_heading_change_estimated_rad": {k: float(v.mean()) for k, v in dream_yaw.items()},
