@@ -159,6 +159,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_overrides(p: argparse.ArgumentParser) -> None:
+    """The overrides every `train` verb takes (applied by ``_train_config``)."""
+    p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
+    p.add_argument("--max-minutes", type=float, default=None, help="override the config's wall-clock budget")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drivedreamer", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
@@ -188,10 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--config", required=True, help="configs/tokenizer/<size>.yaml")
     tok.add_argument("--data", required=True, help="clip source: sim:DIR, video:PATH, a shard dir or a frame folder")
     tok.add_argument("--out", default="outputs/tokenizer", help="checkpoint directory (resumed if it has state)")
-    tok.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
-    tok.add_argument("--max-minutes", type=float, default=None, help="override the config's wall-clock budget")
-    tok.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    tok.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
+    _add_train_overrides(tok)
     tok.set_defaults(func=cmd_train_tokenizer)
 
     ev = sub.add_parser("eval", help="evaluate a model").add_subparsers(dest="what", required=True)
@@ -214,10 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     wm.add_argument("--data", required=True, help="token shards: tokens:DIR or DIR (from `drivedreamer data tokenize`)")
     wm.add_argument("--out", default="outputs/world_model", help="checkpoint directory (resumed if it has state)")
     wm.add_argument("--init", default=None, help="checkpoint directory to fine-tune from")
-    wm.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
-    wm.add_argument("--max-minutes", type=float, default=None, help="override the config's wall-clock budget")
-    wm.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    wm.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
+    _add_train_overrides(wm)
     wm.set_defaults(func=cmd_train_world_model)
 
     from drivedreamer_env.tasks_cli import add_parser as add_generate

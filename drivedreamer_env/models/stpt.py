@@ -72,12 +72,12 @@ class STPTCache:
     k: list[torch.Tensor]
     v: list[torch.Tensor]
     t_next: int = 0
+    _tokens_per_frame: int = 4  # window ** 2: attention entries per frame
 
     @property
     def frames(self) -> int:
+        """Frames currently held in the cache."""
         return self.k[0].shape[2] // self._tokens_per_frame if self.k else 0
-
-    _tokens_per_frame: int = 4
 
     def expand(self, repeats: int) -> STPTCache:
         """Repeat every batch entry ``repeats`` times (B -> B * repeats, entries of one sample adjacent)."""
