@@ -9,7 +9,7 @@ from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.text import TextEncoderConfig
 
 CFG = STPTConfig(
-    codebook_size=32, grid_h=4, grid_w=8, dim=32, layers=2, heads=2, context_frames=8,
+    codebook_size=32, grid_h=4, grid_w=8, dim=32, layers=2, heads=2, context_frames=8, action_input=True,
     text=TextEncoderConfig(vocab_size=64, max_words=6, dim=16, heads=2),
 )  # fmt: skip
 B, T = 2, 5

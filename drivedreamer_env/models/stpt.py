@@ -42,6 +42,9 @@ class STPTConfig:
     conv_frames: int = 3  # temporal extent of the causal depthwise conv
     action_window: int = 4  # frame t attends to the actions of frames t-K .. t-1
     action_scale: tuple[float, float] = (10.0, 0.5)  # [m/s, rad/s] that map to unit inputs
+    # also add an embedding of the frame's K previous actions to all its input tokens (besides cross-attention):
+    # a direct path into the residual stream makes the model learn ego-motion control much faster
+    action_input: bool = False
     context_frames: int = 16  # frames a rollout keeps in its cache
     event_names: tuple[str, ...] = ("off_road", "collision")
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
@@ -186,6 +189,10 @@ class STPT(nn.Module):
         self.text_proj = nn.Linear(cfg.text.dim if hashed else cfg.text.sentence_dim, d)
         self.action_mlp = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
         self.action_offset = nn.Parameter(torch.zeros(cfg.action_window, d))  # "k frames ago"
+        if cfg.action_input:  # K actions (scaled) + K validity flags -> one vector per frame
+            k = cfg.action_window
+            self.action_in = nn.Sequential(nn.Linear(3 * k, d), nn.SiLU(), nn.Linear(d, d))
+            self.action_in_null = nn.Parameter(torch.zeros(d))
         self.null_token = nn.Parameter(torch.zeros(d))
         self.layers = nn.ModuleList(STPTLayer(cfg) for _ in range(cfg.layers))
         self.norm_out = nn.LayerNorm(d)
@@ -193,6 +200,8 @@ class STPT(nn.Module):
         self.event_head = nn.Linear(d, len(cfg.event_names)) if cfg.event_names else None
         for p in (self.space_pos, self.action_offset, self.null_token):
             nn.init.normal_(p, std=0.02)
+        if cfg.action_input:
+            nn.init.normal_(self.action_in_null, std=0.02)
 
     # ------------------------------------------------------------------ conditions
     def text_inputs(self, texts: list[str]) -> torch.Tensor:
@@ -222,8 +231,8 @@ class STPT(nn.Module):
         drop_text: torch.Tensor | None,
         drop_actions: torch.Tensor | None,
         device: torch.device,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Condition tokens (B * Tn, Lc, D) and mask for each new frame."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Condition tokens (B * Tn, Lc, D) and mask for each new frame, and the additive action input (B, Tn, D)."""
         d, kwin = self.cfg.dim, self.cfg.action_window
         parts, masks = [], []
         if text is not None:
@@ -234,21 +243,28 @@ class STPT(nn.Module):
             masks.append(m[:, None].expand(b, tn, m.shape[1]))
         parts.append(self.null_token.expand(b, tn, 1, d))
         masks.append(torch.ones(b, tn, 1, dtype=torch.bool, device=device))
+        add = None
         if actions is not None:
             scale = torch.tensor(self.cfg.action_scale, device=device, dtype=actions.dtype)
-            emb = self.action_mlp(actions / scale)  # (B, A, D)
+            scaled = actions / scale  # (B, A, 2)
             frame = torch.arange(t0, t0 + tn, device=device)[:, None]  # (Tn, 1)
             src = frame - torch.arange(1, kwin + 1, device=device)[None]  # abs action index, (Tn, K)
             idx = src - action_t0
             valid = (idx >= 0) & (idx < actions.shape[1])
-            gathered = emb[:, idx.clamp(0, actions.shape[1] - 1)]  # (B, Tn, K, D)
-            parts.append(gathered + self.action_offset)
+            window = scaled[:, idx.clamp(0, actions.shape[1] - 1)]  # (B, Tn, K, 2)
+            parts.append(self.action_mlp(window) + self.action_offset)
             m = valid[None].expand(b, tn, kwin)
             if drop_actions is not None:
                 m = m & ~drop_actions[:, None, None]
             masks.append(m)
+            if self.cfg.action_input:
+                flags = m.to(window.dtype)[..., None]  # (B, Tn, K, 1)
+                feats = torch.cat([window * flags, flags], dim=-1).reshape(b, tn, 3 * kwin)
+                add = torch.where(m.any(-1, keepdim=True), self.action_in(feats), self.action_in_null)
+        elif self.cfg.action_input:
+            add = self.action_in_null.expand(b, tn, d)
         cond = torch.cat(parts, dim=2).reshape(b * tn, -1, d)
-        return cond, torch.cat(masks, dim=2).reshape(b * tn, -1)
+        return cond, torch.cat(masks, dim=2).reshape(b * tn, -1), add
 
     # ------------------------------------------------------------------ forward
     def empty_cache(self, batch: int, device: torch.device | str = "cpu") -> STPTCache:
@@ -283,7 +299,11 @@ class STPT(nn.Module):
         cache = cache or self.empty_cache(b, tokens.device)
         t0 = cache.t_next
         x = self.tok_emb(tokens) + self.space_pos  # (B, Tn, h, w, D)
-        cond, cond_mask = self._conditions(b, tn, t0, text, actions, action_t0, drop_text, drop_actions, tokens.device)
+        cond, cond_mask, add = self._conditions(
+            b, tn, t0, text, actions, action_t0, drop_text, drop_actions, tokens.device
+        )
+        if add is not None:
+            x = x + add[:, :, None, None]
         entries = []
         for i, layer in enumerate(self.layers):
             x, entry = layer(x, t0, cond, cond_mask, cache.conv[i], cache.k[i], cache.v[i])
