@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS = ("ProcDrive-v0",)
+ENV_IDS = ("ProcDrive-v0", "WorldDreamerDrive-v0")
 
 
 def register_envs() -> None:
@@ -13,5 +13,15 @@ def register_envs() -> None:
         gym.register(
             id="ProcDrive-v0",
             entry_point="drivedreamer_env.sim.env:ProcDriveEnv",
+            max_episode_steps=400,
+        )
+    if "WorldDreamerDrive-v0" not in gym.registry:
+        # kwargs: see drivedreamer_env.envs.world_dreamer (checkpoint, device, sampling_steps, temperature,
+        # guidance_scale, context_frames, start, text, observation, reward_weights, render_mode; the vector
+        # env also num_envs and autoreset_mode). The weights load lazily, on construction.
+        gym.register(
+            id="WorldDreamerDrive-v0",
+            entry_point="drivedreamer_env.envs.world_dreamer:WorldDreamerDriveEnv",
+            vector_entry_point="drivedreamer_env.envs.world_dreamer:WorldDreamerDriveVectorEnv",
             max_episode_steps=400,
         )

@@ -108,47 +108,90 @@ def _guided(out_logits: torch.Tensor, scale: float) -> torch.Tensor:
 class Rollout:
     """Frame-by-frame generation with a KV cache of the past frames.
 
-    Usage: ``r = Rollout(model, cfg, text=..., batch=B)``; ``r.observe(tokens, actions)`` for context frames
-    (B, C, h, w) with their actions (B, C, 2); then repeatedly ``r.act(actions)`` with the action (B, 2) of the
-    latest frame and ``r.sample(generators)`` for the next frame's tokens (B, h, w).
+    Usage: ``r = Rollout(model, cfg, batch=B, text_ids=...)``; ``r.observe(tokens, actions)`` for context frames
+    (B, C, h, w) with their actions (B, C, 2) (or C - 1 of them, the last one given later); then repeatedly
+    ``r.act(actions)`` with the action (B, 2) of the latest frame and ``r.sample(generators)`` for the next
+    frame's tokens (B, h, w).
+
+    The cache keeps the last ``keep_frames`` frames (default: the model's ``context_frames``) and the action
+    history only the last ``action_window`` actions, so memory stays flat over any number of steps. A batched
+    environment keeps every row at the same number of cached frames and replaces single rows with
+    :meth:`reset_rows`; :meth:`clone` and :meth:`select` copy the full state for counterfactual branches.
     """
 
-    def __init__(self, model: STPT, cfg: SamplerConfig, batch: int, text_ids: torch.Tensor | None = None) -> None:
+    REBASE_AFTER = 4096  # frames; past this absolute index the cache is re-based to keep RoPE angles small
+
+    def __init__(
+        self,
+        model: STPT,
+        cfg: SamplerConfig,
+        batch: int,
+        text_ids: torch.Tensor | None = None,
+        keep_frames: int | None = None,
+    ) -> None:
         self.model, self.cfg = model, cfg
+        self.batch = batch
         self.guided = cfg.guidance_scale != 1.0
         self.rows = batch * (2 if self.guided else 1)
+        self.keep_frames = keep_frames or model.cfg.context_frames
         device = next(model.parameters()).device
         self.device = device
         self.text = None
         if text_ids is not None:
-            ids = text_ids.to(device)
-            self.text = model.encode_text(ids.repeat_interleave(2, 0) if self.guided else ids)
+            self.text = self._encode_text(text_ids)
         self.drop = torch.tensor([False, True] * batch, device=device) if self.guided else None
         self.cache: STPTCache = model.empty_cache(self.rows, device)
-        self.actions = torch.zeros(self.rows, 0, 2, device=device)  # history, absolute frames 0..
+        self.actions = torch.zeros(self.rows, 0, 2, device=device)  # the latest actions, ...
+        self.action_t0 = 0  # ... the first of which belongs to this absolute frame
         self.last_events: torch.Tensor | None = None
+
+    def _encode_text(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = ids.to(self.device)
+        return self.model.encode_text(ids.repeat_interleave(2, 0) if self.guided else ids)
 
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device).repeat_interleave(2, 0) if self.guided else x.to(self.device)
 
     def _forward(self, tokens: torch.Tensor, cache: STPTCache):
         return self.model(
-            tokens, actions=self.actions, text=self.text, cache=cache, drop_text=self.drop, drop_actions=self.drop
-        )
+            tokens, actions=self.actions, action_t0=self.action_t0, text=self.text, cache=cache,
+            drop_text=self.drop, drop_actions=self.drop,
+        )  # fmt: skip
+
+    def _push_actions(self, actions: torch.Tensor) -> None:
+        """Append (rows, n, 2) actions; keep only the ``action_window`` latest."""
+        self.actions = torch.cat([self.actions, actions], dim=1)
+        extra = self.actions.shape[1] - self.model.cfg.action_window
+        if extra > 0:
+            self.actions = self.actions[:, extra:]
+            self.action_t0 += extra
 
     @torch.no_grad()
     def observe(self, tokens: torch.Tensor, actions: torch.Tensor | None = None) -> None:
-        """Append known frames (B, C, h, w); ``actions`` (B, C, 2) are their actions (drive into the next frame)."""
+        """Append known frames (B, C, h, w); ``actions`` (B, A, 2) are their actions (drive into the next frame).
+
+        ``A`` may be ``C`` or ``C - 1`` (the last frame's action then comes with :meth:`act`).
+        """
         rows = self._rows(tokens)
         if actions is not None:
-            self.actions = torch.cat([self.actions, self._rows(actions.float())], dim=1)
+            if self.actions.shape[1] == 0:
+                self.action_t0 = self.cache.t_next
+            self._push_actions(self._rows(actions.float()))
         out = self._forward(rows, self.cache)
-        self.cache = self.model.commit(self.cache, out, tokens.shape[1])
-        self.last_events = out.events[0::2] if self.guided else out.events
+        self.cache = self.model.commit(self.cache, out, tokens.shape[1], keep_frames=self.keep_frames)
+        events = out.events[0::2] if self.guided else out.events
+        self.last_events = events[:, -1]  # (B, n_events) logits of the latest frame
+        offset = self.cache.pos_offset
+        row_time = self.cache.t_next - (offset if offset is not None else torch.zeros(self.rows, dtype=torch.long))
+        if int(row_time.max()) > self.REBASE_AFTER:  # rows far from their start: move them back in time
+            shift = torch.where(row_time > self.REBASE_AFTER, row_time - self.cache.frames, 0)
+            self.cache = self.model.rebase(self.cache, shift)
 
     def act(self, action: torch.Tensor) -> None:
         """Set the action (B, 2) of the latest frame: it drives the transition into the next frame."""
-        self.actions = torch.cat([self.actions, self._rows(action.float())[:, None]], dim=1)
+        if self.actions.shape[1] == 0:
+            self.action_t0 = self.cache.t_next - 1
+        self._push_actions(self._rows(action.float())[:, None])
 
     @torch.no_grad()
     def sample(self, generators: Generators, given: torch.Tensor | None = None) -> torch.Tensor:
@@ -157,7 +200,7 @@ class Rollout:
         ``given`` (B, h, w) may fix some tokens (``mask_id`` elsewhere).
         """
         c = self.model.cfg
-        b = self.rows // (2 if self.guided else 1)
+        b = self.batch
         start = given if given is not None else torch.full((b, c.grid_h, c.grid_w), c.mask_id, dtype=torch.long)
         start = start.to(self.device)
 
@@ -170,6 +213,106 @@ class Rollout:
         tokens = tokens.reshape(b, c.grid_h, c.grid_w)
         self.observe(tokens[:, None])
         return tokens
+
+    # ------------------------------------------------------------------ batch surgery
+    def _row_index(self, rows: Sequence[int]) -> torch.Tensor:
+        """Environment rows -> model rows (each row is a (cond, uncond) pair under guidance)."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long)
+        if self.guided:
+            idx = torch.stack([2 * idx, 2 * idx + 1], dim=1).reshape(-1)
+        return idx.to(self.device)
+
+    def _nwin(self) -> int:
+        return self.cache.k[0].shape[0] // self.rows
+
+    def _kv_index(self, idx: torch.Tensor) -> torch.Tensor:
+        nwin = self._nwin()
+        return (idx[:, None] * nwin + torch.arange(nwin, device=idx.device)).reshape(-1)
+
+    @torch.no_grad()
+    def reset_rows(
+        self, rows: Sequence[int], tokens: torch.Tensor, actions: torch.Tensor, text_ids: torch.Tensor | None
+    ) -> None:
+        """Replace rows ``rows`` by new starts: context ``tokens`` (n, C, h, w), ``actions`` (n, C - 1, 2).
+
+        The other rows are untouched. ``C`` must equal the frames every row holds (``keep_frames`` once the
+        rollout is under way), so that the batch stays aligned; the new rows are computed on their own
+        (a fresh cache placed at the same frame positions), so nothing of the other rows leaks into them.
+        """
+        n, ctx = tokens.shape[:2]
+        if self.cache.frames not in (0, ctx):
+            raise ValueError(f"reset context has {ctx} frames but the batch holds {self.cache.frames}")
+        if actions.shape[1] != ctx - 1:
+            raise ValueError(f"reset needs {ctx - 1} context actions (the last comes with act), got {actions.shape[1]}")
+        sub = Rollout(self.model, self.cfg, n, text_ids, self.keep_frames)
+        sub.observe(tokens, actions)  # a fresh start: time positions 0 .. C-1
+        idx = self._row_index(rows)
+        if self.cache.frames == 0:  # nothing cached yet: the batch takes the new rows' layout
+            if len(idx) != self.rows:
+                raise ValueError("the first reset must start every row")
+            self.cache, self.actions, self.action_t0 = sub.cache, sub.actions, sub.action_t0
+            self.text, self.last_events = sub.text, sub.last_events
+            return
+        if self.cache.pos_offset is None:
+            self.cache.pos_offset = torch.zeros(self.rows, dtype=torch.long, device=self.device)
+        self.cache.pos_offset[idx] = self.cache.t_next - ctx  # the new rows' frame t sits at position t - offset
+        kv = self._kv_index(idx)
+        for i in range(len(self.cache.conv)):
+            self.cache.conv[i][idx] = sub.cache.conv[i]
+            self.cache.k[i][kv] = sub.cache.k[i]
+            self.cache.v[i][kv] = sub.cache.v[i]
+        if sub.actions.shape[1] != self.actions.shape[1]:
+            raise ValueError("reset rows' action history does not line up with the batch")
+        self.actions[idx] = sub.actions
+        if self.text is not None and sub.text is not None:
+            self.text = _replace_rows(self.text, sub.text, idx)
+        if self.last_events is not None:
+            self.last_events[torch.as_tensor(list(rows), dtype=torch.long)] = sub.last_events
+
+    def select(self, rows: Sequence[int]) -> Rollout:
+        """A new rollout holding copies of rows ``rows`` (repeats allowed: one start, several branches)."""
+        idx = self._row_index(rows)
+        kv = self._kv_index(idx)
+        new = Rollout.__new__(Rollout)
+        new.__dict__.update(self.__dict__)
+        new.batch = len(rows)
+        new.rows = len(idx)
+        new.drop = torch.tensor([False, True] * new.batch, device=self.device) if self.guided else None
+        new.cache = STPTCache(
+            [c[idx].clone() for c in self.cache.conv], [k[kv].clone() for k in self.cache.k],
+            [v[kv].clone() for v in self.cache.v], self.cache.t_next, self.cache._tokens_per_frame,
+            None if self.cache.pos_offset is None else self.cache.pos_offset[idx].clone(),
+        )  # fmt: skip
+        new.actions = self.actions[idx].clone()
+        new.text = None if self.text is None else (self.text[0][idx].clone(), self.text[1][idx].clone())
+        ev = self.last_events
+        new.last_events = None if ev is None else ev[torch.as_tensor(list(rows), dtype=torch.long)].clone()
+        return new
+
+    def clone(self) -> Rollout:
+        """A deep copy of the whole state (cache, action history, text)."""
+        return self.select(range(self.batch))
+
+
+def _replace_rows(
+    dst: tuple[torch.Tensor, torch.Tensor], src: tuple[torch.Tensor, torch.Tensor], idx: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Put text condition rows ``src`` into ``dst`` at ``idx``, padding the token axis where lengths differ."""
+    tok, mask = dst
+    stok, smask = src
+    length = max(tok.shape[1], stok.shape[1])
+
+    def pad(t: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        extra = length - t.shape[1]
+        if extra:
+            t = torch.cat([t, t.new_zeros(t.shape[0], extra, *t.shape[2:])], dim=1)
+            m = torch.cat([m, m.new_zeros(m.shape[0], extra)], dim=1)
+        return t, m
+
+    tok, mask = pad(tok.clone(), mask.clone())
+    stok, smask = pad(stok, smask)
+    tok[idx], mask[idx] = stok, smask
+    return tok, mask
 
 
 @torch.no_grad()

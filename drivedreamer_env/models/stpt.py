@@ -69,6 +69,9 @@ class STPTCache:
     ``conv[i]``: (B, D, conv_frames - 1, h, w) normalised inputs of the last frames to layer i's conv.
     ``k[i]``, ``v[i]``: (B * windows, heads, frames * window^2, head_dim) patchwise-attention keys/values.
     ``t_next``: absolute index of the next frame.
+    ``pos_offset``: (B,) int64 or None: row b's frames sit at time positions ``t - pos_offset[b]``. A batched
+    environment restarts single rows at position 0 this way, so every row computes exactly what a fresh
+    rollout would, whatever the other rows do.
     """
 
     conv: list[torch.Tensor]
@@ -76,24 +79,12 @@ class STPTCache:
     v: list[torch.Tensor]
     t_next: int = 0
     _tokens_per_frame: int = 4  # window ** 2: attention entries per frame
+    pos_offset: torch.Tensor | None = None
 
     @property
     def frames(self) -> int:
         """Frames currently held in the cache."""
         return self.k[0].shape[2] // self._tokens_per_frame if self.k else 0
-
-    def expand(self, repeats: int) -> STPTCache:
-        """Repeat every batch entry ``repeats`` times (B -> B * repeats, entries of one sample adjacent)."""
-
-        def rep(x: torch.Tensor, groups: int) -> torch.Tensor:
-            b = x.shape[0] // groups
-            return x.reshape(b, groups, *x.shape[1:]).repeat_interleave(repeats, 0).reshape(-1, *x.shape[1:])
-
-        nwin = self.k[0].shape[0] // self.conv[0].shape[0]
-        return STPTCache(
-            [rep(c, 1) for c in self.conv], [rep(k, nwin) for k in self.k], [rep(v, nwin) for v in self.v],
-            self.t_next, self._tokens_per_frame,
-        )  # fmt: skip
 
 
 @dataclass
@@ -104,10 +95,11 @@ class STPTOutput:
 
 
 def rope(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding of (..., S, hd) by positions (S,) (frames); relative offsets survive the dot product."""
+    """Rotary embedding of (..., S, hd) by positions (S,) or broadcastable (N, 1, S) (frames); relative offsets
+    survive the dot product."""
     hd = x.shape[-1]
     freqs = 1.0 / (10000.0 ** (torch.arange(0, hd, 2, device=x.device, dtype=torch.float32) / hd))
-    ang = pos.to(torch.float32)[:, None] * freqs[None]  # (S, hd/2)
+    ang = pos.to(torch.float32)[..., None] * freqs  # (..., S, hd/2), broadcast against x
     cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
     x1, x2 = x[..., 0::2], x[..., 1::2]
     return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
@@ -138,6 +130,7 @@ class STPTLayer(nn.Module):
         self,
         x: torch.Tensor,  # (B, Tn, h, w, D) new frames
         t0: int,  # absolute index of the first new frame
+        pos_offset: torch.Tensor | None,  # (B,) per-row position offsets, or None
         cond: torch.Tensor,  # (B * Tn, Lc, D) condition tokens per new frame
         cond_mask: torch.Tensor,  # (B * Tn, Lc) True = attend
         past_conv: torch.Tensor,  # (B, D, kt - 1, h, w)
@@ -153,6 +146,8 @@ class STPTLayer(nn.Module):
         qkv = self.qkv_patch(self.norm_patch(x))  # (B, Tn, h, w, 3D)
         qkv = rearrange(qkv, "b t (nh p1) (nw p2) (s H e) -> s (b nh nw) H (t p1 p2) e", p1=p, p2=p, s=3, H=self.heads)
         pos = torch.arange(t0, t0 + tn, device=x.device).repeat_interleave(p * p)
+        if pos_offset is not None:  # (B * nwin, 1, S): each row at its own time positions
+            pos = pos[None, None] - pos_offset.repeat_interleave((h // p) * (x.shape[3] // p))[:, None, None]
         q, k_new, v_new = rope(qkv[0], pos), rope(qkv[1], pos), qkv[2]
         k, v = torch.cat([past_k, k_new], dim=2), torch.cat([past_v, v_new], dim=2)
         q_frame = torch.arange(tn, device=x.device).repeat_interleave(p * p)
@@ -244,6 +239,8 @@ class STPT(nn.Module):
         parts.append(self.null_token.expand(b, tn, 1, d))
         masks.append(torch.ones(b, tn, 1, dtype=torch.bool, device=device))
         add = None
+        if actions is not None and actions.shape[1] == 0:
+            actions = None  # no action known yet
         if actions is not None:
             scale = torch.tensor(self.cfg.action_scale, device=device, dtype=actions.dtype)
             scaled = actions / scale  # (B, A, 2)
@@ -306,19 +303,30 @@ class STPT(nn.Module):
             x = x + add[:, :, None, None]
         entries = []
         for i, layer in enumerate(self.layers):
-            x, entry = layer(x, t0, cond, cond_mask, cache.conv[i], cache.k[i], cache.v[i])
+            x, entry = layer(x, t0, cache.pos_offset, cond, cond_mask, cache.conv[i], cache.k[i], cache.v[i])
             entries.append(entry)
         x = self.norm_out(x)
         events = self.event_head(x.mean(dim=(2, 3))) if self.event_head is not None else x.new_zeros(b, tn, 0)
         return STPTOutput(self.head(x), events, entries)
 
-    def commit(self, cache: STPTCache, out: STPTOutput, frames: int) -> STPTCache:
-        """Append the new frames' entries of ``out`` to ``cache``, keeping at most ``context_frames`` frames."""
-        keep = self.cfg.context_frames * self.cfg.window**2
+    def commit(self, cache: STPTCache, out: STPTOutput, frames: int, keep_frames: int | None = None) -> STPTCache:
+        """Append the new frames' entries of ``out`` to ``cache``, keeping at most ``keep_frames`` frames
+        (default ``context_frames``)."""
+        keep = (keep_frames or self.cfg.context_frames) * self.cfg.window**2
         conv, ks, vs = [], [], []
         for i, (c_new, k_new, v_new) in enumerate(out.new_entries):
             kt1 = self.cfg.conv_frames - 1
             conv.append(torch.cat([cache.conv[i], c_new], dim=2)[:, :, -kt1:] if kt1 else cache.conv[i])
             ks.append(torch.cat([cache.k[i], k_new], dim=2)[:, :, -keep:])
             vs.append(torch.cat([cache.v[i], v_new], dim=2)[:, :, -keep:])
-        return STPTCache(conv, ks, vs, cache.t_next + frames, self.cfg.window**2)
+        return STPTCache(conv, ks, vs, cache.t_next + frames, self.cfg.window**2, cache.pos_offset)
+
+    def rebase(self, cache: STPTCache, shift: torch.Tensor) -> STPTCache:
+        """Move row b ``shift[b]`` frames back in time (cached keys re-rotated, ``pos_offset`` raised); logits
+        are unchanged up to rounding, since attention sees only time differences. Keeps RoPE angles small in
+        long rollouts."""
+        nwin = cache.k[0].shape[0] // cache.conv[0].shape[0]
+        pos = -shift.to(cache.k[0].device).repeat_interleave(nwin)[:, None, None]  # (B * nwin, 1, 1)
+        ks = [rope(k, pos.expand(-1, 1, k.shape[2])) for k in cache.k]
+        offset = cache.pos_offset if cache.pos_offset is not None else torch.zeros_like(shift)
+        return STPTCache(cache.conv, ks, cache.v, cache.t_next, cache._tokens_per_frame, offset + shift)

@@ -1,0 +1,1 @@
+"""Gymnasium environments on the learned world model (``WorldDreamerDrive-v0``)."""

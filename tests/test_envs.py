@@ -1,0 +1,186 @@
+"""WorldDreamerDrive-v0 on the shipped model: Gymnasium contracts, vector autoreset, forks, bad actions."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode
+
+import drivedreamer_env  # noqa: F401  (registers the environments)
+from drivedreamer_env.data.clip import Clip
+from drivedreamer_env.envs.route import Route
+from drivedreamer_env.envs.world_dreamer import load_world_model
+from drivedreamer_env.models.sampler import Rollout, SamplerConfig
+
+ENV_ID = "WorldDreamerDrive-v0"
+LEFT, RIGHT = np.array([0.6, -0.2], np.float32), np.array([-0.6, -0.2], np.float32)
+
+
+def make(**kwargs):
+    return gym.make(ENV_ID, sampling_steps=4, **kwargs)
+
+
+def test_check_env_passes_and_seeded_steps_are_deterministic(monkeypatch):
+    try:
+        import pygame  # noqa: F401
+
+        monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+        skip_render = False
+    except ImportError:  # the 'human' render mode needs the play extra
+        skip_render = True
+    env = make(render_mode="rgb_array")
+    check_env(env.unwrapped, skip_render_check=skip_render)
+    runs = []
+    for _ in range(2):
+        obs, _ = env.reset(seed=7)
+        frames = [obs] + [env.step(LEFT)[0] for _ in range(2)]
+        runs.append(np.stack(frames))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert env.observation_space.contains(runs[0][-1])
+    env.close()
+    env.close()  # closing twice is fine
+
+
+def test_step_contract_info_and_dict_observation():
+    env = make(observation="dict", reward_weights={"max_deviation_m": 50.0})
+    obs, info = env.reset(seed=3)
+    assert env.observation_space.contains(obs)
+    assert info["start"]["kind"] == "sim" and info["text"]
+    obs, reward, terminated, truncated, info = env.step(np.array([0.0, 0.0], np.float32))
+    assert set(obs) == {"image", "speed", "yaw_rate", "pose"} and obs["image"].shape == (64, 128, 3)
+    assert np.isfinite(reward) and not terminated and not truncated
+    for key in ("pose", "speed", "yaw_rate", "progress", "deviation", "events"):
+        assert key in info
+    assert info["progress"] > 0.3  # about 8 m/s * 0.1 s along the lane
+    assert set(info["events"]) == {"off_road", "collision"}
+
+
+def test_bad_actions_and_step_before_reset():
+    env = make()
+    with pytest.raises(gym.error.ResetNeeded):  # gym.make's order enforcing
+        env.step(np.zeros(2, np.float32))
+    with pytest.raises(RuntimeError, match="reset"):  # and the env itself
+        env.unwrapped.step(np.zeros(2, np.float32))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="finite"):
+        env.step(np.array([np.nan, 0.0]))
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(3))
+    # out of range is clipped (documented): the same as the clipped action from the same state
+    base = env.unwrapped.get_state()
+    clipped = env.step(np.array([1.0, -1.0]))[0]
+    env.unwrapped.set_state(base)
+    np.testing.assert_array_equal(env.step(np.array([5.0, -3.0]))[0], clipped)
+
+
+def test_fork_matches_under_same_actions_and_differs_under_different_ones():
+    env = make().unwrapped
+    env.reset(seed=11)
+    fork = env.fork()
+    same = [(env.step(LEFT)[0], fork.step(LEFT)[0]) for _ in range(2)]
+    for a, b in same:
+        np.testing.assert_array_equal(a, b)
+    other = env.fork()
+    pose_l = pose_r = None
+    for _ in range(3):
+        frame_l, *_, info_l = env.step(LEFT)
+        frame_r, *_, info_r = other.step(RIGHT)
+        pose_l, pose_r = info_l["pose"], info_r["pose"]
+    assert not np.array_equal(frame_l, frame_r)
+    assert pose_l[2] > pose_r[2]  # the ego's heading follows the commanded turn
+
+
+def test_record_video_writes_a_file(tmp_path):
+    env = gym.wrappers.RecordVideo(make(render_mode="rgb_array"), str(tmp_path), episode_trigger=lambda e: True)
+    env.reset(seed=1)
+    for _ in range(3):
+        env.step(np.zeros(2, np.float32))
+    env.close()
+    videos = list(tmp_path.glob("*.mp4"))
+    assert videos and videos[0].stat().st_size > 0
+
+
+def test_clip_and_image_starts():
+    env = make().unwrapped
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (3, 90, 160, 3), dtype=np.uint8)  # other size: resized and cropped
+    clip = Clip(frames, np.arange(3) * 0.1, np.tile([[6.0, 0.1]], (3, 1)), "day, clear")
+    obs, info = env.reset(seed=0, options={"clip": clip})
+    assert obs.shape == (64, 128, 3) and info["start"]["kind"] == "clip" and info["text"] == "day, clear"
+    obs, info = env.reset(seed=0, options={"image": frames[0], "text": "night, dense fog"})
+    assert obs.shape == (64, 128, 3) and info["text"] == "night, dense fog"
+    assert env.step(np.zeros(2))[0].shape == (64, 128, 3)
+    with pytest.raises(ValueError, match="unknown reset option"):
+        env.reset(options={"clips": clip})
+    with pytest.raises(TypeError, match="start must be"):
+        env.reset(options={"start": 3.5})
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step", "disabled"])
+def test_vector_env_obeys_its_autoreset_mode(mode):
+    venv = gym.make_vec(ENV_ID, num_envs=2, sampling_steps=2, max_episode_steps=2, autoreset_mode=mode)
+    assert venv.metadata["autoreset_mode"] == AutoresetMode[mode.upper()]
+    venv.reset(seed=5)
+    zeros = np.zeros((2, 2), np.float32)
+    venv.step(zeros)
+    _, rew, term, trunc, info = venv.step(zeros)
+    if mode == "same_step":
+        assert trunc.all() and info["_final_obs"].all()
+        assert (info["step"] == 0).all()  # already reset: the reset info
+        assert (info["final_info"]["step"] == 2).all()
+    else:
+        assert trunc.all() and (info["step"] == 2).all()
+    if mode == "next_step":
+        _, rew, term, trunc, info = venv.step(zeros)  # this step resets instead
+        assert (rew == 0).all() and not term.any() and not trunc.any() and (info["step"] == 0).all()
+    if mode == "disabled":
+        with pytest.raises(RuntimeError, match="reset_mask"):
+            venv.step(zeros)
+        venv.reset(options={"reset_mask": np.array([True, True])})
+        info = venv.step(zeros)[-1]
+        assert (info["step"] == 1).all()
+    venv.close()
+
+
+def test_vector_rows_do_not_depend_on_each_other():
+    runs = []
+    for other in (LEFT, RIGHT):
+        venv = gym.make_vec(ENV_ID, num_envs=2, sampling_steps=2)
+        venv.reset(seed=[3, 4])
+        frames = [venv.step(np.stack([LEFT, other]))[0] for _ in range(2)]
+        runs.append(np.stack(frames))
+    np.testing.assert_array_equal(runs[0][:, 0], runs[1][:, 0])
+    assert not np.array_equal(runs[0][:, 1], runs[1][:, 1])
+
+
+def test_reset_rows_matches_a_fresh_rollout():
+    wm = load_world_model()
+    c = wm.stpt.cfg
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, c.codebook_size, (3, c.context_frames + 2, c.grid_h, c.grid_w), generator=g)
+    actions = torch.rand(3, c.context_frames + 2, 2, generator=g) * torch.tensor([10.0, 0.4])
+    text = wm.text_ids(["day, clear", "night, rain", "dusk, fog"])
+    n = c.context_frames
+    batch = Rollout(wm.stpt, SamplerConfig(), 3, keep_frames=n)
+    batch.reset_rows([0, 1, 2], tokens[:, :n], actions[:, : n - 1], text)
+    for t in range(n, n + 2):  # the batch moves on, then row 1 restarts
+        batch.act(actions[:, t - 1])
+        batch.observe(tokens[:, t : t + 1])
+    batch.reset_rows([1], tokens[1:2, :n], actions[1:2, : n - 1], text[1:2])
+    fresh = Rollout(wm.stpt, SamplerConfig(), 1, keep_frames=n)
+    fresh.reset_rows([0], tokens[1:2, :n], actions[1:2, : n - 1], text[1:2])
+    probe = tokens[:, :1]
+    for r in (batch, fresh):
+        r.act(actions[: r.batch, 0] if r is batch else actions[1:2, 0])
+    out_b = batch._forward(probe, batch.cache).logits[1]
+    out_f = fresh._forward(probe[1:2], fresh.cache).logits[0]
+    torch.testing.assert_close(out_b, out_f, atol=1e-4, rtol=1e-4)
+
+
+def test_route_projection():
+    route = Route.from_points(np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 10.0]]))
+    s, d, heading = route.project(np.array([5.0, 1.0]), 0.0)
+    assert s == pytest.approx(5.0) and d == pytest.approx(1.0) and heading == pytest.approx(0.0)
+    s, d, _ = route.project(np.array([5.0, -2.0]), 0.0)
+    assert d == pytest.approx(-2.0)
