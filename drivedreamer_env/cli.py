@@ -1,7 +1,7 @@
 """``drivedreamer <verb>``: the command-line entry point.
 
-Verbs: ``demo``, ``data sim``, ``bench``. Each verb imports what it needs when it runs, so ``--help`` and
-unrelated verbs stay fast.
+Verbs: ``demo``, ``counterfactual``, ``play``, ``data``, ``train``, ``eval``, ``generate``, ``bench``. Each verb
+imports what it needs when it runs, so ``--help`` and unrelated verbs stay fast.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from drivedreamer_env.config import load_config
 
@@ -61,6 +60,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from drivedreamer_env.io_utils import write_json
 
     result = {"environment": environment()}
+    if args.only in (None, "world-model"):
+        from drivedreamer_env.bench.world_model import run_world_model_benchmark
+
+        wm = run_world_model_benchmark(args.checkpoint, steps=args.env_steps, threads=args.threads)
+        result.update(wm)
+        result["device"] = result["environment"]["device"]
+        result["commit"] = result["environment"]["commit"]
     if args.only in (None, "sim"):
         from drivedreamer_env.bench.sim import run_sim_benchmark
 
@@ -148,17 +154,6 @@ def cmd_eval_world_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo and print its table."""
-    from drivedreamer_env.sim.demo import print_table, run_demo
-
-    t0 = time.perf_counter()
-    metrics = run_demo(args.out, seed=args.seed, steps=args.steps)
-    print_table(metrics)
-    print(f"\noutputs in {Path(args.out).resolve()} ({time.perf_counter() - t0:.1f} s)")
-    return 0
-
-
 def _add_train_overrides(p: argparse.ArgumentParser) -> None:
     """The overrides every `train` verb takes (applied by ``_train_config``)."""
     p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
@@ -171,11 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drivedreamer", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
 
-    demo = sub.add_parser("demo", help="run the demo: one start, left/straight/right branches")
-    demo.add_argument("--out", default="outputs/demo", help="output directory")
-    demo.add_argument("--seed", type=int, default=7, help="simulator scene")
-    demo.add_argument("--steps", type=int, default=40, help="steps per branch")
-    demo.set_defaults(func=cmd_demo)
+    from drivedreamer_env.envs.cli import add_parsers as add_env_verbs
+
+    add_env_verbs(sub)  # demo, counterfactual, play
 
     data = sub.add_parser("data", help="make datasets").add_subparsers(dest="what", required=True)
     sim = data.add_parser("sim", help="record simulator episodes")
@@ -237,10 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     ewm.set_defaults(func=cmd_eval_world_model)
 
     bench = sub.add_parser("bench", help="measure speed and write JSON")
-    bench.add_argument("--only", choices=("sim",), default=None, help="run one benchmark")
+    bench.add_argument("--only", choices=("world-model", "sim"), default=None, help="run one benchmark")
+    bench.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped model)")
+    bench.add_argument("--env-steps", type=int, default=60, help="timed single-env steps")
+    bench.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     bench.add_argument("--out", default=None, help="result JSON path")
-    bench.add_argument("--seeds", type=int, default=12, help="episodes per measurement")
-    bench.add_argument("--steps", type=int, default=200, help="steps per episode")
+    bench.add_argument("--seeds", type=int, default=12, help="simulator episodes per measurement")
+    bench.add_argument("--steps", type=int, default=200, help="simulator steps per episode")
     bench.set_defaults(func=cmd_bench)
     return p
 

@@ -184,3 +184,20 @@ def test_route_projection():
     assert s == pytest.approx(5.0) and d == pytest.approx(1.0) and heading == pytest.approx(0.0)
     s, d, _ = route.project(np.array([5.0, -2.0]), 0.0)
     assert d == pytest.approx(-2.0)
+
+
+def test_counterfactual_cli_writes_video_plot_and_metrics(tmp_path):
+    from drivedreamer_env.cli import main
+
+    out = tmp_path / "cf"
+    assert main(["counterfactual", "--start", "100007", "--branches", "left,right", "--steps", "3", "--out",
+                 str(out), "--sampling-steps", "2"]) == 0  # fmt: skip
+    for name in ("counterfactual.mp4", "counterfactual.gif", "birdseye.png", "contact_sheet.png", "metrics.json"):
+        assert (out / name).stat().st_size > 0
+    import json
+
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["branches"]) == {"left", "right"}
+    assert m["branches"]["left"]["heading_change_rad"] > 0 > m["branches"]["right"]["heading_change_rad"]
+    assert len(m["branches"]["left"]["psnr_db_per_step"]) == 3
+    assert main(["counterfactual", "--start", "100007", "--branches", "sideways", "--out", str(out)]) == 2

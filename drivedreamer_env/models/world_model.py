@@ -12,6 +12,7 @@ from drivedreamer_env.models.checkpoint import CheckpointError, load_stpt, load_
 from drivedreamer_env.models.stpt import STPT
 from drivedreamer_env.models.tokenizer import VisualTokenizer
 
+DECODE_CHUNK = 8  # clips per decoder call
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "default"
 
 
@@ -63,7 +64,8 @@ class WorldModel:
         """(..., T, h, w) tokens -> (..., T, H, W, 3) uint8 numpy frames."""
         lead = tokens.shape[:-3]
         flat = tokens.reshape(-1, *tokens.shape[-3:]).to(self.device)
-        frames = self.tokenizer.decode(flat).cpu().numpy()
+        # a few clips at a time: the decoder's full-resolution activations dominate peak memory
+        frames = np.concatenate([self.tokenizer.decode(chunk).cpu().numpy() for chunk in flat.split(DECODE_CHUNK)])
         return frames.reshape(*lead, *frames.shape[1:])
 
     def text_ids(self, texts: list[str]) -> torch.Tensor:

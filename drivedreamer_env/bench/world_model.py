@@ -1,0 +1,183 @@
+"""``drivedreamer bench``: speed of the dream on this machine, side by side with the machine's measured peak.
+
+Every figure is measured in this run (nothing is looked up): the fp32 matmul peak, the model's FLOPs per frame
+(counted by ``torch.utils.flop_counter`` on a real step), single-env steps/s, vector-env frames/s at several
+batch sizes, MFU at the best batch, MaskGIT vs raster-order autoregressive decoding, cached vs recomputed
+context, and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
+
+from drivedreamer_env.envs.world_dreamer import WorldDreamerDriveEnv, WorldDreamerDriveVectorEnv
+from drivedreamer_env.models.sampler import Rollout, SamplerConfig, maskgit_fill
+from drivedreamer_env.models.world_model import WorldModel
+
+
+def matmul_gflops(n: int = 1024, seconds: float = 3.0) -> float:
+    """Best fp32 GFLOP/s of ``n x n`` matmuls over ``seconds`` (the peak MFU is measured against)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        best = max(best, 4 * 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def _steer_actions(batch: int, t: int) -> np.ndarray:
+    """A gentle slalom, different per row."""
+    phase = np.arange(batch) * 0.7 + 0.2 * t
+    return np.stack([0.3 * np.sin(phase), np.full(batch, -0.2)], axis=1).astype(np.float32)
+
+
+def env_steps_per_s(env_kwargs: dict, steps: int, warmup: int = 3) -> tuple[float, float]:
+    """Single-env steps/s and the FLOPs of one step (counted on a step after the warm-up)."""
+    env = WorldDreamerDriveEnv(**env_kwargs)
+    env.reset(seed=0)
+    for t in range(warmup):
+        env.step(_steer_actions(1, t)[0])
+    with FlopCounterMode(display=False) as fc:
+        env.step(_steer_actions(1, 0)[0])
+    flops = float(fc.get_total_flops())
+    t0 = time.perf_counter()
+    for t in tqdm(range(steps), desc="env b1", unit="step", leave=False):
+        _, _, term, trunc, _ = env.step(_steer_actions(1, t)[0])
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0), flops
+
+
+def vector_frames_per_s(env_kwargs: dict, batch: int, steps: int, warmup: int = 2) -> float:
+    venv = WorldDreamerDriveVectorEnv(num_envs=batch, **env_kwargs)
+    venv.reset(seed=0)
+    for t in range(warmup):
+        venv.step(_steer_actions(batch, t))
+    t0 = time.perf_counter()
+    for t in tqdm(range(steps), desc=f"vector b{batch}", unit="step", leave=False):
+        venv.step(_steer_actions(batch, t))
+    fps = batch * steps / (time.perf_counter() - t0)
+    venv.close()
+    return fps
+
+
+def _context(wm: WorldModel, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    c = wm.stpt.cfg
+    tokens = torch.randint(0, c.codebook_size, (1, frames, c.grid_h, c.grid_w), generator=g)
+    actions = torch.tensor([[8.0, 0.05]]).repeat(1, frames, 1)
+    return tokens, actions
+
+
+@torch.no_grad()
+def decoding_speedups(wm: WorldModel, context: int, frames: int = 4) -> dict[str, float]:
+    """Seconds per frame: MaskGIT (8 steps) vs raster autoregressive (one token per pass), both cached; and
+    MaskGIT with the KV cache vs recomputing the ``context``-frame context in every pass."""
+    model, cfg = wm.stpt, SamplerConfig()
+    c = model.cfg
+    tokens, actions = _context(wm, context)
+    text = wm.text_ids(["day, clear, rural two-lane road straight, light traffic"])
+    n = c.grid_h * c.grid_w
+
+    def cached(decode) -> float:
+        r = Rollout(model, cfg, 1, text, keep_frames=context)
+        r.observe(tokens, actions)
+        t0 = time.perf_counter()
+        for _ in range(frames):
+            out = decode(r)
+            r.observe(out[:, None])
+            r.act(actions[:, -1])
+        return (time.perf_counter() - t0) / frames
+
+    def maskgit(r: Rollout) -> torch.Tensor:
+        def logits_fn(flat):
+            return model(flat.reshape(1, 1, c.grid_h, c.grid_w), actions=r.actions, action_t0=r.action_t0,
+                         text=r.text, cache=r.cache).logits.reshape(1, n, -1)  # fmt: skip
+
+        start = torch.full((1, n), c.mask_id, dtype=torch.long)
+        return maskgit_fill(logits_fn, start, c.mask_id, cfg, torch.Generator().manual_seed(0)).reshape(
+            1, c.grid_h, c.grid_w
+        )
+
+    def raster(r: Rollout) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0)
+        flat = torch.full((1, n), c.mask_id, dtype=torch.long)
+        for i in range(n):  # one token per forward pass, in raster order
+            logits = model(flat.reshape(1, 1, c.grid_h, c.grid_w), actions=r.actions, action_t0=r.action_t0,
+                           text=r.text, cache=r.cache).logits.reshape(1, n, -1)  # fmt: skip
+            flat[0, i] = torch.multinomial(torch.softmax(logits[0, i], -1), 1, generator=g)[0]
+        return flat.reshape(1, c.grid_h, c.grid_w)
+
+    def recomputed() -> float:
+        text_c = model.encode_text(text)
+        ctx = tokens.clone()
+        t0 = time.perf_counter()
+        for _ in range(frames):
+
+            def logits_fn(flat, ctx=ctx):
+                x = torch.cat([ctx, flat.reshape(1, 1, c.grid_h, c.grid_w)], dim=1)
+                acts = actions[:, :1].repeat(1, x.shape[1], 1)
+                return model(x, actions=acts, text=text_c).logits[:, -1].reshape(1, n, -1)  # whole context again
+
+            start = torch.full((1, n), c.mask_id, dtype=torch.long)
+            new = maskgit_fill(logits_fn, start, c.mask_id, cfg, torch.Generator().manual_seed(0))
+            x = torch.cat([ctx, new.reshape(1, 1, c.grid_h, c.grid_w)], dim=1)
+            model(x, actions=actions[:, :1].repeat(1, x.shape[1], 1), text=text_c)  # the pass that would cache it
+            ctx = x[:, 1:]
+        return (time.perf_counter() - t0) / frames
+
+    t_maskgit = cached(maskgit)
+    t_raster = cached(raster)
+    t_recompute = recomputed()
+    return {
+        "maskgit_s_per_frame": t_maskgit,
+        "raster_ar_s_per_frame": t_raster,
+        "recomputed_context_s_per_frame": t_recompute,
+        "maskgit_vs_ar_speedup": t_raster / t_maskgit,
+        "kv_cache_speedup": t_recompute / t_maskgit,
+    }
+
+
+def run_world_model_benchmark(
+    checkpoint: str | None = None, steps: int = 60, batches: tuple[int, ...] = (4, 16, 64), threads: int | None = None
+) -> dict[str, Any]:
+    if threads:
+        torch.set_num_threads(threads)
+    kwargs = {"checkpoint": checkpoint, "device": "cpu"}
+    wm = WorldModel.load(checkpoint, device="cpu")
+    result: dict[str, Any] = {"checkpoint": checkpoint or "default", "resolution": list(wm.resolution),
+                              "torch_threads": torch.get_num_threads(), "sampling_steps": SamplerConfig().steps,
+                              "context_frames": wm.stpt.cfg.context_frames}  # fmt: skip
+    result["matmul_gflops"] = matmul_gflops()
+    sps, flops = env_steps_per_s(kwargs, steps)
+    result["env_steps_per_s_b1"] = sps
+    result["flops_per_frame"] = flops
+    for b in batches:
+        result[f"env_frames_per_s_b{b}"] = vector_frames_per_s(kwargs, b, max(4, steps * 4 // b))
+    best_b, best = max(((1, sps), *((b, result[f"env_frames_per_s_b{b}"]) for b in batches)), key=lambda x: x[1])
+    result["best_batch"] = best_b
+    result["best_frames_per_s"] = best
+    result["throughput_vs_b1"] = best / sps
+    result["mfu"] = flops * best / (result["matmul_gflops"] * 1e9)
+    result.update(decoding_speedups(wm, context=wm.stpt.cfg.context_frames))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["goals"] = {
+        "env_steps_per_s_b1 >= 15": result["env_steps_per_s_b1"] >= 15,
+        "best throughput >= 3x b1": result["throughput_vs_b1"] >= 3,
+        "mfu >= 0.4": result["mfu"] >= 0.4,
+        "maskgit_vs_ar_speedup >= 5": result["maskgit_vs_ar_speedup"] >= 5,
+        "kv_cache_speedup >= 3": result["kv_cache_speedup"] >= 3,
+        "peak_rss_mb < 1500": result["peak_rss_mb"] < 1500,
+    }
+    return result
