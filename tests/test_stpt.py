@@ -159,3 +159,13 @@ def test_optional_frozen_sentence_text_encoder():
     assert tokens.shape == (2, 12, CFG.dim) and mask[0].sum() > mask[1].sum() > 0
     out = model(torch.zeros(2, 2, 4, 8, dtype=torch.long), text=(tokens, mask))
     assert out.logits.shape == (2, 2, 4, 8, CFG.codebook_size)
+
+
+def test_maskgit_samples_tokens_with_the_model_probabilities():
+    probs = torch.tensor([0.1, 0.6, 0.3, 0.0])
+    logits = probs.clamp_min(1e-12).log().expand(1, 4000, 4)
+    start = torch.full((1, 4000), 4, dtype=torch.long)
+    cfg = SamplerConfig(steps=1, temperature=1.0)
+    out = maskgit_fill(lambda t: logits, start, 4, cfg, torch.Generator().manual_seed(0))
+    freq = torch.bincount(out[0], minlength=4).float() / 4000
+    torch.testing.assert_close(freq, probs, atol=0.03, rtol=0)

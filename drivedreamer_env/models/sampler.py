@@ -77,8 +77,10 @@ def maskgit_fill(
         unknown = tokens == mask_id
         logits = logits_fn(tokens).float()  # (B, N, V)
         if cfg.temperature > 0:
-            sampled = (logits / cfg.temperature + _gumbel(logits.shape, generators, logits.device)).argmax(-1)
             probs = torch.softmax(logits / cfg.temperature, dim=-1)
+            # inverse-CDF sampling: one uniform per token rather than Gumbel noise over the whole vocabulary
+            u = _uniform((b, n), generators, logits.device)[..., None]
+            sampled = torch.searchsorted(probs.cumsum(-1), u).squeeze(-1).clamp_max(probs.shape[-1] - 1)
         else:
             sampled = logits.argmax(-1)
             probs = torch.softmax(logits, dim=-1)
