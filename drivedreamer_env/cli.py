@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true", help="replace an existing nuScenes export in --out")
     sim.set_defaults(func=cmd_data_sim)
 
+    from drivedreamer_env.data.nuscenes_cli import add_parser as add_data_nuscenes
+
+    add_data_nuscenes(data)
+
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
     tok = train.add_parser("tokenizer", help="train the visual tokenizer (resumes from --out)")
     tok.add_argument("--config", required=True, help="configs/tokenizer/<size>.yaml")

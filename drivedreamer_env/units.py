@@ -147,3 +147,35 @@ def speed_yaw_rate_from_poses(
     forward = np.stack([np.cos(yaw), np.sin(yaw)], axis=-1)
     speed = np.linalg.norm(vel, axis=-1) * np.sign(np.sum(vel * forward, axis=-1) + 1e-12)
     return speed, np.gradient(yaw, t)
+
+
+def step_speed_yaw_rate(
+    timestamps_s: ArrayLike, xy_m: ArrayLike, yaw_rad: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean speed [m/s] and yaw rate [rad/s] over each step between consecutive poses, ``(T-1,)`` each.
+
+    Both are central differences about the step's midpoint, so they are the step's canonical action (what moved
+    the ego from pose t to pose t+1) and need no even spacing. The yaw rate is the unwrapped yaw change over the
+    step's duration: its exact mean. The speed is the arc length of a constant-curvature step over its duration,
+    ``chord * (dyaw / 2) / sin(dyaw / 2)`` (exact for the kinematic bicycle model's arcs, the chord length when
+    going straight), signed by the direction of motion along the heading at the midpoint (negative reversing).
+    """
+    t = np.asarray(timestamps_s, dtype=np.float64)
+    xy = np.asarray(xy_m, dtype=np.float64)
+    yaw = unwrap_yaw(yaw_rad)
+    if t.ndim != 1 or len(t) < 2 or xy.shape != (len(t), 2) or yaw.shape != t.shape:
+        raise ValueError(
+            f"need >= 2 poses with timestamps (T,), xy (T, 2), yaw (T,); got {t.shape}, {xy.shape}, {yaw.shape}"
+        )
+    dt = np.diff(t)
+    if np.any(dt <= 0):
+        raise ValueError("timestamps must be strictly increasing")
+    d_xy = np.diff(xy, axis=0)
+    half_turn = np.diff(yaw) / 2.0
+    safe = np.where(np.abs(half_turn) > 1e-9, half_turn, 1.0)
+    arc_per_chord = np.where(np.abs(half_turn) > 1e-9, safe / np.sin(safe), 1.0)
+    heading = yaw[:-1] + half_turn
+    along = d_xy[:, 0] * np.cos(heading) + d_xy[:, 1] * np.sin(heading)
+    sign = np.where(along < 0, -1.0, 1.0)
+    speed = sign * np.linalg.norm(d_xy, axis=-1) * arc_per_chord / dt
+    return speed, 2.0 * half_turn / dt

@@ -20,6 +20,7 @@ from nuscenes.utils.splits import create_splits_scenes
 from pyquaternion import Quaternion
 
 from drivedreamer_env.data.clip import Clip
+from drivedreamer_env.sim.ego import integrate_pose
 from drivedreamer_env.sim.nuscenes_export import (
     CAN_BLACKLIST,
     MARKER_FILE,
@@ -216,19 +217,40 @@ def test_can_bus_messages_carry_speed_steering_and_yaw_rate(exported):
         speed, yaw_rate = clip.actions[:, 0].astype(float), clip.actions[:, 1].astype(float)
         monitor = can.get_messages(scene["name"], "vehicle_monitor")
         pose = can.get_messages(scene["name"], "pose")
+        feedback = can.get_messages(scene["name"], "steeranglefeedback")
         chain = _camera_records(nusc, scene)
-        assert [m["utime"] for m in monitor] == [p["utime"] for p in pose] == [sd["timestamp"] for sd in chain]
+        frame_us = np.array([sd["timestamp"] for sd in chain])
+        utimes = [m["utime"] for m in monitor]
+        assert utimes == [p["utime"] for p in pose] == [f["utime"] for f in feedback]
+        # one message per step, stamped at the step's midpoint (the held values jump at the frame times)
+        half_us = np.append(np.diff(frame_us) // 2, np.diff(frame_us)[-1] // 2)
+        np.testing.assert_array_equal(utimes, frame_us + half_us)
         np.testing.assert_allclose([m["vehicle_speed"] for m in monitor], speed * 3.6, rtol=1e-9)
         np.testing.assert_allclose([m["yaw_rate"] for m in monitor], np.rad2deg(yaw_rate), rtol=1e-6)
         steer = clip.meta["labels"].get("steer_rad", yaw_rate_to_steering(yaw_rate, speed, GEOMETRY.wheelbase_m))
         expected_deg = road_wheel_rad_to_steering_wheel_deg(steer, GEOMETRY.steering_ratio)
         np.testing.assert_allclose([m["steering"] for m in monitor], expected_deg, rtol=1e-6)
-        assert np.sign(monitor[0]["steering"]) == np.sign(yaw_rate[0])  # + left, like the yaw rate
+        np.testing.assert_allclose([f["value"] for f in feedback], np.deg2rad(expected_deg), rtol=1e-6)
+        # + left, like the yaw rate: the nuScenes CAN bus README (devkit issue #371 settled the sign)
+        assert np.sign(monitor[0]["steering"]) == np.sign(feedback[0]["value"]) == np.sign(yaw_rate[0])
         np.testing.assert_allclose([p["rotation_rate"] for p in pose], np.outer(yaw_rate, [0, 0, 1]), atol=1e-6)
         np.testing.assert_allclose([p["vel"] for p in pose], np.outer(speed, [1, 0, 0]), atol=1e-6)
+        # the pose half a step along the arc from the frame's ego pose, at the held speed and yaw rate
         ego = [nusc.get("ego_pose", sd["ego_pose_token"]) for sd in chain]
-        np.testing.assert_allclose([p["pos"] for p in pose], [e["translation"] for e in ego])
-        np.testing.assert_allclose([p["orientation"] for p in pose], [e["rotation"] for e in ego])
+        ego_yaw = quaternion_to_yaw([e["rotation"] for e in ego])
+        expected = np.array(
+            [
+                integrate_pose(e["translation"][0], e["translation"][1], y, v, w, h / 1e6)
+                for e, y, v, w, h in zip(ego, ego_yaw, speed, yaw_rate, half_us, strict=True)
+            ]
+        )
+        np.testing.assert_allclose([p["pos"][:2] for p in pose], expected[:, :2], atol=1e-4)
+        pose_yaw = quaternion_to_yaw([p["orientation"] for p in pose])
+        np.testing.assert_allclose(wrap_angle(pose_yaw - expected[:, 2]), 0.0, atol=1e-6)
+        if len(chain) > 2:  # the next frame's ego pose lies on the same arc
+            np.testing.assert_allclose(
+                expected[0, :2], (np.array(ego[0]["translation"][:2]) + ego[1]["translation"][:2]) / 2, atol=0.05
+            )
         route, ego_xy = can.get_pose_and_route(scene["name"])
         assert np.max(np.min(np.linalg.norm(ego_xy[:, None] - route[None], axis=-1), axis=1)) < 1.0
 

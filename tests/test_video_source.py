@@ -236,8 +236,8 @@ def test_open_source_shards(tmp_path: Path) -> None:
 
 
 def test_open_source_rejects_unknown_and_nuscenes(tmp_path: Path) -> None:
-    with pytest.raises(NotImplementedError, match="drivedreamer data nuscenes"):
-        open_source(f"nuscenes:{tmp_path}")
+    with pytest.raises(DataSpecError, match=r"give \?version=.*drivedreamer data nuscenes"):
+        open_source(f"nuscenes:{tmp_path}")  # neither clip shards nor a dataroot with one version folder
     with pytest.raises(DataSpecError, match=r"no such file.*accepted forms: sim:DIR"):
         open_source(str(tmp_path / "nothing"))
     (tmp_path / "notes.txt").write_text("hi")
