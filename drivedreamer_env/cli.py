@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from drivedreamer_env.config import load_config
 
 DEFAULT_SIM_CONFIG = "configs/sim/default.yaml"
+FINETUNE_CONFIG = "configs/world_model/finetune.yaml"  # `train world-model --init` without --config
+TRAINER_OVERRIDES = ("accelerator", "devices", "strategy", "precision", "num_nodes")
 
 
 def _sim_config(args: argparse.Namespace):
@@ -85,6 +88,14 @@ def _train_config(cls, args: argparse.Namespace):
     cfg = load_config(cls, args.config)
     if args.max_steps is not None:
         cfg.max_steps = args.max_steps
+    if args.batch_size is not None:
+        cfg.batch_size = args.batch_size
+    for name in TRAINER_OVERRIDES:
+        value = getattr(args, f"trainer_{name}")
+        if value is not None:
+            if not hasattr(cfg, name):
+                raise ValueError(f"--trainer.{name}: {cls.__name__} has no {name!r} setting")
+            setattr(cfg, name, value)
     if args.max_minutes is not None:
         cfg.max_minutes = args.max_minutes
     if args.threads:
@@ -108,6 +119,11 @@ def cmd_train_world_model(args: argparse.Namespace) -> int:
 
     from drivedreamer_env.training.world_model_module import WorldModelTrainConfig, train_world_model
 
+    if args.config is None:
+        if args.init is None:
+            raise ValueError("--config is required (or --init CHECKPOINT to fine-tune with " + FINETUNE_CONFIG + ")")
+        repo_config = Path(__file__).resolve().parents[1] / FINETUNE_CONFIG
+        args.config = str(repo_config if repo_config.is_file() else FINETUNE_CONFIG)
     cfg = _train_config(WorldModelTrainConfig, args)
     print(train_world_model(cfg, args.data, args.out, init=args.init, fast_dev_run=args.fast_dev_run))
     return 0
@@ -146,7 +162,14 @@ def cmd_eval_world_model(args: argparse.Namespace) -> int:
     from drivedreamer_env.models.sampler import SamplerConfig
 
     sampler = SamplerConfig(steps=args.steps, temperature=args.temperature, guidance_scale=args.guidance)
-    result = evaluate_world_model(args.checkpoint, args.episodes, args.out, sampler=sampler, device=args.device)
+    if args.data is not None:  # recorded clips (e.g. held-out nuScenes scenes) instead of the simulator
+        from drivedreamer_env.eval.clip_eval import evaluate_clips
+
+        result = evaluate_clips(
+            args.checkpoint, args.data, args.out, args.context, args.horizon, args.max_windows, sampler, args.device
+        )
+    else:
+        result = evaluate_world_model(args.checkpoint, args.episodes, args.out, sampler=sampler, device=args.device)
     for key, value in result.items():
         if isinstance(value, float):
             print(f"{key:>32}: {value:.4f}")
@@ -160,6 +183,13 @@ def _add_train_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="override the config's wall-clock budget")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
+    p.add_argument("--batch-size", type=int, default=None, help="override the config's batch_size (per device)")
+    trainer = p.add_argument_group("Lightning Trainer overrides (e.g. --trainer.devices 8 --trainer.strategy ddp)")
+    trainer.add_argument("--trainer.accelerator", dest="trainer_accelerator", default=None, help="cpu, gpu, auto")
+    trainer.add_argument("--trainer.devices", dest="trainer_devices", type=int, default=None, help="devices per node")
+    trainer.add_argument("--trainer.strategy", dest="trainer_strategy", default=None, help="ddp, ddp_spawn, fsdp, auto")
+    trainer.add_argument("--trainer.precision", dest="trainer_precision", default=None, help="32-true, bf16-mixed")
+    trainer.add_argument("--trainer.num_nodes", dest="trainer_num_nodes", type=int, default=None, help="nodes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,8 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     tk.set_defaults(func=cmd_data_tokenize)
 
     wm = train.add_parser("world-model", help="train the STPT world model (resumes from --out)")
-    wm.add_argument("--config", required=True, help="configs/world_model/<size>.yaml")
-    wm.add_argument("--data", required=True, help="token shards: tokens:DIR or DIR (from `drivedreamer data tokenize`)")
+    wm.add_argument(
+        "--config", default=None,
+        help=f"configs/world_model/<size>.yaml (with --init the default is {FINETUNE_CONFIG}; the architecture "
+        "always comes from the --init checkpoint)",
+    )  # fmt: skip
+    wm.add_argument(
+        "--data", required=True,
+        help="token shards (tokens:DIR or DIR from `drivedreamer data tokenize`), or with --init a clip source such "
+        "as nuscenes:DIR (from `drivedreamer data nuscenes`), encoded once with the --init tokenizer and cached",
+    )  # fmt: skip
     wm.add_argument("--out", default="outputs/world_model", help="checkpoint directory (resumed if it has state)")
     wm.add_argument("--init", default=None, help="checkpoint directory to fine-tune from")
     _add_train_overrides(wm)
@@ -231,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     ewm.add_argument("--temperature", type=float, default=1.0)
     ewm.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
     ewm.add_argument("--device", default="auto")
+    ewm.add_argument("--data", default=None, help="evaluate open-loop on the clips of this source (e.g. nuscenes:DIR)")
+    ewm.add_argument("--context", type=int, default=4, help="real frames given (with --data)")
+    ewm.add_argument("--horizon", type=int, default=8, help="frames dreamed after them (with --data)")
+    ewm.add_argument("--max-windows", type=int, default=64, help="windows evaluated (with --data)")
     ewm.set_defaults(func=cmd_eval_world_model)
 
     bench = sub.add_parser("bench", help="measure speed and write JSON")

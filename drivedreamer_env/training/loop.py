@@ -54,6 +54,8 @@ class SaveEvery(L.Callback):
         self.seconds_before, self.t0 = seconds_before, time.monotonic()
 
     def save(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:  # every rank holds the same weights; one writes them
+            return
         seconds = self.seconds_before + time.monotonic() - self.t0
         extra = {**self.extra, "train_seconds": round(seconds, 1)}
         save_training_state(self.out_dir, module, trainer.optimizers, module.step_count, extra)
@@ -84,8 +86,10 @@ def fit_resumable(
     """Fit ``module`` until ``cfg.max_steps`` optimizer steps, resuming from ``out_dir/train_state`` if present.
 
     ``cfg`` needs ``max_steps``, ``checkpoint_every``, ``accelerator``, ``devices``, ``precision`` and may have
-    ``strategy``. ``make_datamodule(start_step)`` builds the data (seeded by the start step so a resumed run
-    sees new batches). Returns (and writes under ``summary_key`` in meta.json) the run's summary.
+    ``strategy`` and ``num_nodes``. ``make_datamodule(start_step)`` builds the data (seeded by the start step so a
+    resumed run sees new batches). Returns (and writes under ``summary_key`` in meta.json) the run's summary.
+    Under DDP only global rank 0 writes; the summary's step count is read back from the saved state, so it is
+    right under ``ddp_spawn`` too, where the steps happen in child processes.
     """
     out = Path(out_dir)
     info = None
@@ -107,7 +111,8 @@ def fit_resumable(
     saver = SaveEvery(out, cfg.checkpoint_every, {"data": data, "config": dataclasses.asdict(cfg)}, seconds_before)
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=getattr(cfg, "strategy", "auto"),
-        precision=cfg.precision, max_steps=remaining, max_epochs=-1, logger=False, enable_checkpointing=False,
+        num_nodes=getattr(cfg, "num_nodes", 1), precision=cfg.precision, max_steps=remaining, max_epochs=-1,
+        logger=False, enable_checkpointing=False,
         fast_dev_run=fast_dev_run, val_check_interval=min(cfg.checkpoint_every, remaining),
         check_val_every_n_epoch=None, limit_val_batches=8, num_sanity_val_steps=0, enable_model_summary=False,
         callbacks=[] if fast_dev_run else [saver],
@@ -115,16 +120,21 @@ def fit_resumable(
     trainer.fit(module, datamodule=dm)
     if fast_dev_run:
         return {"steps": module.step_count}
+    if not trainer.is_global_zero:
+        return {"steps": module.step_count, "global_rank": trainer.global_rank}
     state = read_json(out / STATE_DIR / "state.json")
     summary = {
         "command": " ".join(shlex.quote(a) for a in ["drivedreamer", *sys.argv[1:]]),
         "data": data,
-        "steps": module.step_count,
+        "steps": int(state["step"]),
         "batch_size": cfg.batch_size,
         "wall_time_s": state.get("train_seconds"),
         "device": str(module.device),
         "devices": cfg.devices,
     }
-    if trainer.is_global_zero:
-        write_meta(out, {summary_key: summary})
+    if getattr(cfg, "strategy", "auto") != "auto" or getattr(cfg, "num_nodes", 1) != 1:
+        summary.update(strategy=cfg.strategy, num_nodes=getattr(cfg, "num_nodes", 1), world_size=trainer.world_size)
+    if cfg.precision != "32-true":
+        summary["precision"] = cfg.precision
+    write_meta(out, {summary_key: summary})
     return summary

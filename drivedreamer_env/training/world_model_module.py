@@ -12,11 +12,21 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
+from drivedreamer_env.config import ConfigError, from_dict
+from drivedreamer_env.data.token_cache import resolve_token_dir
 from drivedreamer_env.data.tokens import TokenClip, TokenShardSource
 from drivedreamer_env.io_utils import write_json
-from drivedreamer_env.models.checkpoint import CONFIG, load_state_strict, read_config, read_json, write_meta
+from drivedreamer_env.models.checkpoint import (
+    CONFIG,
+    CheckpointError,
+    load_state_strict,
+    read_config,
+    read_json,
+    write_meta,
+)
 from drivedreamer_env.models.masking import MaskConfig, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.text import text_inputs
@@ -42,9 +52,10 @@ class WorldModelTrainConfig:
     val_fraction: float = 0.05
     seed: int = 0
     accelerator: str = "auto"
-    devices: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
+    devices: int = 1  # per node
+    strategy: str = "auto"  # "ddp", "fsdp", ... (Lightning's)
+    precision: str = "32-true"  # "bf16-mixed" on GPUs
+    num_nodes: int = 1
 
 
 class TokenWindows(Dataset):
@@ -150,13 +161,19 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
             ev = F.binary_cross_entropy_with_logits(out.events[valid].float(), batch["events"][valid])
             terms["events"] = ev
             loss = loss + self.cfg.event_weight * ev
+        elif out.events.shape[-1]:
+            # no labels in this batch (e.g. nuScenes): a zero term keeps the event head in the graph, which DDP
+            # needs (every parameter must get a gradient); its value and gradient are exactly zero
+            loss = loss + 0.0 * out.events.sum()
         terms["loss"] = loss
         return terms
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         for group in self.optimizers().param_groups:
             group["lr"] = self._lr()
-        terms = self._common_step(batch, seed=self.cfg.seed * 1_000_003 + self.step_count, dropout=True)
+        # each rank draws its own masks (rank 0 keeps the single-process sequence)
+        seed = self.cfg.seed * 1_000_003 + self.step_count + 104_729 * self.global_rank
+        terms = self._common_step(batch, seed=seed, dropout=True)
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=True)
         self.step_count += 1
         limit = self.cfg.max_minutes
@@ -166,7 +183,7 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         terms = self._common_step(batch, seed=batch_idx, dropout=False)
-        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=True)
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=True, sync_dist=True)
 
 
 def _copy_tokenizer(src: Path, out: Path) -> None:
@@ -181,27 +198,59 @@ def _copy_tokenizer(src: Path, out: Path) -> None:
         write_json(out / CONFIG, {**cfg, "tokenizer": read_config(src)["tokenizer"]})
 
 
+def _init_model_config(init: str | Path, codebook_size: int, grid: tuple[int, int], tokens: Path) -> STPTConfig:
+    """The architecture of the checkpoint being fine-tuned, checked against the token shards' tokenizer."""
+    where = Path(init) / CONFIG
+    section = read_config(init).get("world_model")
+    if section is None:
+        raise CheckpointError(f"{where} has no 'world_model' section to fine-tune from")
+    try:
+        model = from_dict(STPTConfig, section, where=f"{where}:world_model")
+    except (ConfigError, ValueError, TypeError) as err:
+        raise CheckpointError(str(err)) from err
+    if (model.codebook_size, (model.grid_h, model.grid_w)) != (codebook_size, grid):
+        raise CheckpointError(
+            f"{where}: the world model predicts {model.codebook_size} codes on a {model.grid_h}x{model.grid_w} grid, "
+            f"but the token shards in {tokens} have {codebook_size} codes on {grid[0]}x{grid[1]} (another tokenizer)"
+        )
+    return model
+
+
 def train_world_model(
     cfg: WorldModelTrainConfig, data: str, out_dir: str | Path, init: str | None = None, fast_dev_run: bool = False
 ) -> dict:
-    """Train (or resume) the STPT on token shards ``data`` (``tokens:DIR`` or DIR); ``init`` fine-tunes."""
-    directory = data.partition(":")[2] if data.startswith("tokens:") else data
+    """Train (or resume) the STPT; with ``init``, fine-tune that checkpoint.
+
+    Args:
+        cfg: the run's config. With ``init`` its ``model`` section is replaced by the checkpoint's architecture.
+        data: token shards (``tokens:DIR`` or DIR), or any clip source (``nuscenes:DIR``, ``sim:DIR``, ...), which
+            is encoded once with ``init``'s tokenizer and cached (see :mod:`drivedreamer_env.data.token_cache`).
+        out_dir: checkpoint directory; resumed when it holds training state.
+        init: checkpoint directory whose world model (and tokenizer) the run starts from.
+        fast_dev_run: one batch of train and val, nothing saved.
+    """
+    out = Path(out_dir)
+    directory = resolve_token_dir(data, init, out)
     manifest = TokenShardSource(directory).manifest
     tok = manifest["tokenizer"]
-    cfg.model.codebook_size = math.prod(tok["fsq_levels"]) if tok["quantizer"] == "fsq" else tok["vq_codebook_size"]
+    codebook = math.prod(tok["fsq_levels"]) if tok["quantizer"] == "fsq" else tok["vq_codebook_size"]
     down = tok["patch"] * 2 ** len(tok["channels"])
-    cfg.model.grid_h, cfg.model.grid_w = tok["height"] // down, tok["width"] // down
+    grid = (tok["height"] // down, tok["width"] // down)
+    if init is not None:
+        cfg.model = _init_model_config(init, codebook, grid, directory)
+    cfg.model.codebook_size, (cfg.model.grid_h, cfg.model.grid_w) = codebook, grid
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = WorldModelModule(cfg)
-    out = Path(out_dir)
     if init is not None and not (out / "train_state").exists():
         load_state_strict(module.model, Path(init) / "world_model.safetensors", Path(init) / CONFIG)
-    if not fast_dev_run:
+    rank_zero = rank_zero_only.rank == 0  # set from the launcher's environment before the Trainer exists
+    if not fast_dev_run and rank_zero:
         _copy_tokenizer(Path(manifest["tokenizer_checkpoint"]), out)
     summary = fit_resumable(
-        module, lambda start: TokenDataModule(directory, cfg, cfg.seed + start), cfg, out, data, "world_model_training",
-        fast_dev_run,
+        module, lambda start: TokenDataModule(str(directory), cfg, cfg.seed + start), cfg, out, data,
+        "world_model_training", fast_dev_run,
     )  # fmt: skip
-    if init is not None and not fast_dev_run:
-        summary = write_meta(out, {"world_model_training": {**summary, "init": init}})["world_model_training"]
+    if init is not None and not fast_dev_run and rank_zero_only.rank == 0:
+        extra = {"init": str(init), "tokens": str(directory)}
+        summary = write_meta(out, {"world_model_training": {**summary, **extra}})["world_model_training"]
     return summary
