@@ -36,7 +36,8 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def clip_windows(
     wm: WorldModel, spec: str, length: int, max_windows: int
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """Non-overlapping ``length``-frame windows of every clip of ``spec``, in order, at the model's resolution.
+    """Non-overlapping ``length``-frame windows of the clips of ``spec`` at the model's resolution; at most
+    ``max_windows``, evenly spread over all windows in clip order (so every held-out scene counts).
 
     Returns:
         frames (N, length, H, W, 3) uint8, actions (N, length, 2), captions, and "scene@start" labels.
@@ -47,15 +48,17 @@ def clip_windows(
     for clip in open_source(spec):
         prepared = wm.prepare(clip.frames)
         for start in range(0, len(clip) - length + 1, length):
-            if len(frames) == max_windows:
-                break
             frames.append(prepared[start : start + length])
             actions.append(clip.actions[start : start + length])
             texts.append(clip.text)
             labels.append(f"{clip.meta.get('scene', clip.meta.get('shard', '?'))}@{start}")
     if not frames:
         raise ValueError(f"{spec!r} has no clip of {length} frames to evaluate on")
-    return np.stack(frames), np.stack(actions).astype(np.float32), texts, labels
+    pick = np.unique(np.linspace(0, len(frames) - 1, min(max_windows, len(frames))).round().astype(int))
+    return (
+        np.stack([frames[i] for i in pick]), np.stack([actions[i] for i in pick]).astype(np.float32),
+        [texts[i] for i in pick], [labels[i] for i in pick],
+    )  # fmt: skip
 
 
 @torch.no_grad()
@@ -96,7 +99,7 @@ def evaluate_clips(
         data: clip source spec, e.g. ``nuscenes:DIR`` of held-out scenes.
         out: result JSON; a contact sheet (real vs dreamed) is written next to it as PNG.
         context: real frames given [frames]. horizon: frames dreamed after them.
-        max_windows: windows evaluated (the first ones, in clip order).
+        max_windows: windows evaluated (evenly spread over the clips' windows).
         sampler: MaskGIT settings (seeded: the same dream for the same checkpoint).
         device: "auto", "cpu" or "cuda".
     """
