@@ -125,7 +125,10 @@ def cmd_train_world_model(args: argparse.Namespace) -> int:
         repo_config = Path(__file__).resolve().parents[1] / FINETUNE_CONFIG
         args.config = str(repo_config if repo_config.is_file() else FINETUNE_CONFIG)
     cfg = _train_config(WorldModelTrainConfig, args)
-    print(train_world_model(cfg, args.data, args.out, init=args.init, fast_dev_run=args.fast_dev_run))
+    summary = train_world_model(
+        cfg, args.data, args.out, init=args.init, fast_dev_run=args.fast_dev_run, warm_start=args.warm_start
+    )
+    print(summary)
     return 0
 
 
@@ -254,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     wm.add_argument("--out", default="outputs/world_model", help="checkpoint directory (resumed if it has state)")
     wm.add_argument("--init", default=None, help="checkpoint directory to fine-tune from")
+    wm.add_argument(
+        "--warm-start", default=None,
+        help="checkpoint directory of a smaller architecture to start from (e.g. the shipped model before "
+        "action_input): its tensors are loaded into --config's model, new ones keep their initialisation",
+    )  # fmt: skip
     _add_train_overrides(wm)
     wm.set_defaults(func=cmd_train_world_model)
 

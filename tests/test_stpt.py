@@ -18,7 +18,11 @@ B, T = 2, 5
 @pytest.fixture(scope="module")
 def model() -> STPT:
     torch.manual_seed(0)
-    return STPT(CFG).eval()
+    m = STPT(CFG).eval()
+    with torch.no_grad():  # the additive action input starts at zero; make it live so its path is tested too
+        torch.nn.init.normal_(m.action_in[-1].weight, std=0.1)
+        torch.nn.init.normal_(m.action_in_null, std=0.1)
+    return m
 
 
 @pytest.fixture(scope="module")

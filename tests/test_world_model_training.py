@@ -67,3 +67,27 @@ def test_resume_and_init(token_dir, tmp_path):
     fine = tmp_path / "fine"
     assert main([*args, "--out", str(fine), "--init", str(out), "--max-steps", "2"]) == 0
     assert json.loads((fine / "meta.json").read_text())["world_model_training"]["init"] == str(out)
+
+
+def test_warm_start_grows_the_architecture(token_dir, tmp_path, capsys):
+    """--warm-start loads a model without action_input into one with it; a foreign architecture is refused."""
+    from safetensors.torch import load_file
+
+    base = tmp_path / "base"
+    args = ["train", "world-model", "--data", str(token_dir / "tokens"), "--max-steps", "2"]
+    assert main([*args, "--config", _yaml(tmp_path, 2), "--out", str(base)]) == 0
+    grown_yaml = tmp_path / "grown.yaml"
+    grown_yaml.write_text(YAML.replace("MAX", "2").replace("  dim: 32\n", "  dim: 32\n  action_input: true\n"))
+    grown = tmp_path / "grown"
+    assert main([*args, "--config", str(grown_yaml), "--out", str(grown), "--warm-start", str(base)]) == 0
+    meta = json.loads((grown / "meta.json").read_text())["world_model_training"]
+    assert meta["warm_start"] == str(base) and meta["warm_start_steps"] == 2
+    assert meta["new_tensors"] and all(k.startswith("action_in") for k in meta["new_tensors"])
+    assert json.loads((grown / "config.json").read_text())["world_model"]["action_input"]
+    grown_keys, base_keys = (set(load_file(str(d / "world_model.safetensors"))) for d in (grown, base))
+    assert grown_keys > base_keys
+    wider = tmp_path / "wider.yaml"
+    wider.write_text(YAML.replace("MAX", "2").replace("dim: 32", "dim: 64"))
+    assert main([*args, "--config", str(wider), "--out", str(tmp_path / "wide"), "--warm-start", str(base)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot warm-start" in err and "shape" in err

@@ -91,6 +91,30 @@ def load_state_strict(module: nn.Module, tensor_path: Path, config_path: Path) -
     module.load_state_dict(tensors)
 
 
+def load_state_grow(module: nn.Module, tensor_path: Path) -> list[str]:
+    """Warm-start ``module`` from a smaller architecture: load every tensor of ``tensor_path``; tensors the module
+    has beyond them keep their initialisation and are returned by name. A checkpoint tensor the module lacks,
+    or one of another shape, is an error (that is another architecture, not a grown one)."""
+    if not tensor_path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {tensor_path}")
+    try:
+        tensors = load_file(str(tensor_path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"corrupt tensor file {tensor_path}: {err}") from err
+    expected = module.state_dict()
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in tensors.items() if k in expected
+             and v.shape != expected[k].shape]  # fmt: skip
+    if unexpected or wrong:
+        detail = [f"the model has no tensor {unexpected[0]!r} ({len(unexpected)} such)"] if unexpected else []
+        if wrong:
+            k, got, want = wrong[0]
+            detail.append(f"tensor {k!r} has shape {got} but the model needs {want} ({len(wrong)} mismatched)")
+        raise CheckpointError(f"cannot warm-start from {tensor_path}: " + "; ".join(detail))
+    module.load_state_dict(tensors, strict=False)
+    return sorted(set(expected) - set(tensors))
+
+
 def write_meta(directory: str | Path, updates: dict[str, Any]) -> dict[str, Any]:
     """Merge ``updates`` into ``meta.json`` (atomically) and return the result."""
     path = Path(directory) / META

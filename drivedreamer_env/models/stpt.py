@@ -196,7 +196,10 @@ class STPT(nn.Module):
         for p in (self.space_pos, self.action_offset, self.null_token):
             nn.init.normal_(p, std=0.02)
         if cfg.action_input:
-            nn.init.normal_(self.action_in_null, std=0.02)
+            # zero output at first: a model warm-started without this input starts from the same function
+            nn.init.zeros_(self.action_in[-1].weight)
+            nn.init.zeros_(self.action_in[-1].bias)
+            nn.init.zeros_(self.action_in_null)
 
     # ------------------------------------------------------------------ conditions
     def text_inputs(self, texts: list[str]) -> torch.Tensor:

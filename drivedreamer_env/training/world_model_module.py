@@ -22,6 +22,7 @@ from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.models.checkpoint import (
     CONFIG,
     CheckpointError,
+    load_state_grow,
     load_state_strict,
     read_config,
     read_json,
@@ -217,7 +218,12 @@ def _init_model_config(init: str | Path, codebook_size: int, grid: tuple[int, in
 
 
 def train_world_model(
-    cfg: WorldModelTrainConfig, data: str, out_dir: str | Path, init: str | None = None, fast_dev_run: bool = False
+    cfg: WorldModelTrainConfig,
+    data: str,
+    out_dir: str | Path,
+    init: str | None = None,
+    fast_dev_run: bool = False,
+    warm_start: str | None = None,
 ) -> dict:
     """Train (or resume) the STPT; with ``init``, fine-tune that checkpoint.
 
@@ -228,7 +234,12 @@ def train_world_model(
         out_dir: checkpoint directory; resumed when it holds training state.
         init: checkpoint directory whose world model (and tokenizer) the run starts from.
         fast_dev_run: one batch of train and val, nothing saved.
+        warm_start: checkpoint directory of a smaller architecture (e.g. without ``action_input``): the config's
+            model is built and every tensor of that checkpoint loaded into it; the new tensors start from their
+            initialisation. Unlike ``init`` the architecture comes from ``cfg``.
     """
+    if init is not None and warm_start is not None:
+        raise ValueError("give --init (fine-tune that architecture) or --warm-start (grow it), not both")
     out = Path(out_dir)
     directory = resolve_token_dir(data, init, out)
     manifest = TokenShardSource(directory).manifest
@@ -243,6 +254,10 @@ def train_world_model(
     module = WorldModelModule(cfg)
     if init is not None and not (out / "train_state").exists():
         load_state_strict(module.model, Path(init) / "world_model.safetensors", Path(init) / CONFIG)
+    new_tensors: list[str] = []
+    if warm_start is not None and not (out / "train_state").exists():
+        _init_model_config(warm_start, codebook, grid, directory)  # same tokenizer grid and codebook
+        new_tensors = load_state_grow(module.model, Path(warm_start) / "world_model.safetensors")
     rank_zero = rank_zero_only.rank == 0  # set from the launcher's environment before the Trainer exists
     if not fast_dev_run and rank_zero:
         _copy_tokenizer(Path(manifest["tokenizer_checkpoint"]), out)
@@ -250,7 +265,12 @@ def train_world_model(
         module, lambda start: TokenDataModule(str(directory), cfg, cfg.seed + start), cfg, out, data,
         "world_model_training", fast_dev_run,
     )  # fmt: skip
-    if init is not None and not fast_dev_run and rank_zero_only.rank == 0:
-        extra = {"init": str(init), "tokens": str(directory)}
+    if (init or warm_start) is not None and not fast_dev_run and rank_zero_only.rank == 0:
+        extra = {"init": str(init), "tokens": str(directory)} if init else {"warm_start": str(warm_start)}
+        if warm_start is not None:
+            previous = read_json(Path(warm_start) / "meta.json").get("world_model_training", {})
+            extra.update(warm_start_steps=previous.get("steps"), warm_start_wall_time_s=previous.get("wall_time_s"))
+            if new_tensors:
+                extra["new_tensors"] = new_tensors
         summary = write_meta(out, {"world_model_training": {**summary, **extra}})["world_model_training"]
     return summary
