@@ -3,7 +3,10 @@
 * ``predict``: past frames visible, future frames masked at a cosine-distributed rate (video prediction);
 * ``dynamic``: one random token mask shared by every frame (WorldDreamer's dynamic masking);
 * ``full``: everything masked (text-to-video);
-* ``region``: a spatial rectangle masked in every frame (inpainting).
+* ``region``: a spatial rectangle masked in every frame (inpainting);
+* ``next``: past frames visible, every future frame wholly masked: exactly what a rollout's first decoding
+  step sees. With partly visible future frames the model reads the ego motion off their visible tokens; here
+  only the past and the actions tell it, which is what teaches it to follow the actions.
 
 Masks are (B, T, h, w) bool, True where the model must predict the token. The loss is cross-entropy on
 masked tokens only.
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-MODES = ("predict", "dynamic", "full", "region")
+MODES = ("predict", "dynamic", "full", "region", "next")
 
 
 @dataclass
@@ -27,9 +30,10 @@ class MaskConfig:
     dynamic: float = 0.2
     full: float = 0.1
     region: float = 0.15
+    next: float = 0.0
 
     def probs(self) -> torch.Tensor:
-        p = torch.tensor([self.predict, self.dynamic, self.full, self.region], dtype=torch.float64)
+        p = torch.tensor([self.predict, self.dynamic, self.full, self.region, self.next], dtype=torch.float64)
         if p.sum() <= 0 or (p < 0).any():
             raise ValueError(f"mask mode probabilities must be >= 0 with a positive sum, got {p.tolist()}")
         return p / p.sum()
@@ -59,11 +63,13 @@ def sample_masks(
     ratio = cosine_ratio(torch.rand(b, generator=g))
     for i in range(b):
         mode = MODES[int(modes[i])]
-        if mode == "predict" and t > 1:
+        if mode == "next" and t > 1:
+            masks[i, int(torch.randint(1, t, (1,), generator=g)) :] = True
+        elif mode == "predict" and t > 1:
             context = int(torch.randint(1, t, (1,), generator=g))
             future = _random_mask((t - context, h, w), ratio[i : i + 1].expand(t - context), g)
             masks[i, context:] = future
-        elif mode in ("dynamic", "predict"):  # a single frame has no future: fall back to dynamic masking
+        elif mode in ("dynamic", "predict", "next"):  # a single frame has no future: fall back to dynamic masking
             masks[i] = _random_mask((1, h, w), ratio[i : i + 1], g)[0].expand(t, h, w)
         elif mode == "full":
             masks[i] = True
