@@ -98,9 +98,23 @@ def test_world_model_eval_writes_every_key(ckpt, tmp_path):
     assert main(args) == 0
     result = json.loads(out.read_text())
     for key in ("tokenizer_psnr", "psnr@1", "psnr@4", "psnr@8", "copy_last_psnr@8", "delta_psnr_actions@8",
-                "yaw_sign_accuracy", "t2v_style_accuracy", "yaw_estimator_validation", "goals"):  # fmt: skip
+                "yaw_sign_accuracy", "t2v_style_accuracy", "yaw_estimator_validation", "goals",
+                *(f"action_nll_gap@{k}" for k in range(1, 5))):  # fmt: skip
         assert key in result, key
     # the probes are validated on ground truth: the simulator's own left/right branches turn the right way
     assert result["yaw_estimator_validation"]["gt_pair_sign_accuracy"] == 1.0
     assert result["t2v_style_classifier_validation_accuracy"] > 0.5
     assert out.with_suffix(".png").is_file() and (tmp_path / "wm_eval_t2v.png").is_file()
+
+
+def test_action_nll_gap_is_zero_for_the_same_actions_and_not_for_others(wm):
+    from drivedreamer_env.eval.world_model_eval import action_nll_gap
+
+    c = wm.stpt.cfg
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, c.codebook_size, (3, 6, c.grid_h, c.grid_w), generator=g)
+    actions = np.random.default_rng(0).normal(size=(3, 6, 2)).astype(np.float32)
+    texts = ["day, clear"] * 3
+    assert action_nll_gap(wm, tokens, actions, actions.copy(), texts, context=3, ahead=3) == [0.0, 0.0, 0.0]
+    gap = action_nll_gap(wm, tokens, actions, actions[::-1].copy(), texts, context=3, ahead=3)
+    assert len(gap) == 3 and any(abs(v) > 0 for v in gap)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from drivedreamer_env.eval.frame_probes import STYLES, StyleClassifier, estimate_yaw
 from drivedreamer_env.eval.metrics import psnr
@@ -47,6 +48,28 @@ def _rollout(wm: WorldModel, tokens: torch.Tensor, actions: np.ndarray, texts: l
         if t < acts.shape[1]:
             r.act(acts[:, t])
     return wm.decode(torch.stack(out, 1))
+
+
+@torch.no_grad()
+def action_nll_gap(
+    wm: WorldModel, tokens: torch.Tensor, actions: np.ndarray, other: np.ndarray, texts: list[str], context: int,
+    ahead: int,
+) -> list[float]:  # fmt: skip
+    """How much the model leans on the actions, without sampling noise: with ``context`` real frames given and
+    the next ``ahead`` frames wholly masked, the mean NLL [nats] of the real tokens under ``other`` actions minus
+    under the true ones, per frame ahead (0 = actions ignored)."""
+    stpt = wm.stpt
+    tok = tokens[:, : context + ahead].to(wm.device)
+    inp = tok.clone()
+    inp[:, context:] = stpt.cfg.mask_id
+    text = stpt.encode_text(wm.text_ids(texts))
+
+    def nll(acts: np.ndarray) -> torch.Tensor:
+        a = torch.from_numpy(acts[:, : context + ahead].astype(np.float32)).to(wm.device)
+        logits = stpt(inp, actions=a, text=text).logits[:, context:].float()  # (B, ahead, h, w, V)
+        return F.cross_entropy(logits.permute(0, 4, 1, 2, 3), tok[:, context:], reduction="none").mean(dim=(0, 2, 3))
+
+    return (nll(other) - nll(actions)).tolist()
 
 
 def _lane_keep(sim: Simulator, speed_mps: float = 8.0) -> np.ndarray:
@@ -144,6 +167,8 @@ def evaluate_world_model(
     other[:, context - 1 :] = np.roll(actions, 1, axis=0)[:, context - 1 :]  # another episode's future actions
     dream_other = _rollout(wm, tokens, other, texts, context, horizon, sampler, seed=1)
     result[f"delta_psnr_actions@{horizon}"] = result[f"psnr@{horizon}"] - _psnr(dream_other[:, -1], gt[:, -1])
+    gap = action_nll_gap(wm, tokens, actions, other, texts, context, min(4, horizon))
+    result.update({f"action_nll_gap@{k + 1}": v for k, v in enumerate(gap)})
     # controllability: left / right branches from one start; yaw read off the frames
     cf = counterfactual_starts(sim, [seed0 + 500 + i for i in range(episodes)], context, horizon)
     ctx_tokens = torch.stack([wm.encode(f) for f in cf["context_frames"]])
