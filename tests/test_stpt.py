@@ -58,6 +58,17 @@ def test_kv_cached_rollout_matches_recompute(model, batch):
     assert cache.frames == T and cache.t_next == T
 
 
+def test_a_caching_pass_without_the_head_gives_the_same_cache_and_events(model, batch):
+    tokens, actions, text = batch
+    full = model(tokens, actions=actions, text=text)
+    lean = model(tokens, actions=actions, text=text, head=False)
+    assert lean.logits is None
+    torch.testing.assert_close(lean.events, full.events, rtol=0, atol=0)
+    for a, b in zip(lean.new_entries, full.new_entries, strict=True):
+        for x, y in zip(a, b, strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
 def test_sliding_cache_is_bounded_and_time_shift_invariant(model, batch):
     tokens, actions, text = batch
     long = torch.randint(0, CFG.codebook_size, (1, 12, 4, 8))
@@ -148,6 +159,24 @@ def test_rollout_and_joint_generation(model, batch, guidance):
     clip[:, 2:] = CFG.mask_id
     out = generate_joint(model, clip, cfg, gens, actions=actions, text_ids=ids)
     assert torch.equal(out[:, :2], tokens[:, :2]) and (out != CFG.mask_id).all()
+
+
+@pytest.mark.parametrize("row_frames", [64, 2])  # the whole context in one pass, or one frame per pass
+def test_observed_context_matches_the_training_forward(model, batch, row_frames, monkeypatch):
+    """A rollout that observes a long context (more frames than the action window) sees every frame's actions
+    as a training forward over the whole clip does, however the context is chunked."""
+    g = torch.Generator().manual_seed(5)
+    n = CFG.action_window + 3  # frames 1..2 need actions that a window of the last K alone would have dropped
+    tokens = torch.randint(0, CFG.codebook_size, (B, n, 4, 8), generator=g)
+    actions = torch.randn(B, n, 2, generator=g)
+    ids = model.text_inputs(["day", "night"])
+    monkeypatch.setattr(Rollout, "OBSERVE_ROW_FRAMES", row_frames)
+    r = Rollout(model, SamplerConfig(), batch=B, text_ids=ids)
+    r.observe(tokens, actions)
+    query = torch.full((B, 1, 4, 8), CFG.mask_id)
+    cached = model(query, actions=r.actions, action_t0=r.action_t0, text=r.text, cache=r.cache).logits[:, 0]
+    full = model(torch.cat([tokens, query], 1), actions=actions, text=model.encode_text(ids)).logits
+    torch.testing.assert_close(cached, full[:, -1], rtol=0, atol=1e-4)
 
 
 @pytest.mark.slow

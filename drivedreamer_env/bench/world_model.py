@@ -133,7 +133,7 @@ def decoding_speedups(wm: WorldModel, context: int, frames: int = 4) -> dict[str
             start = torch.full((1, n), c.mask_id, dtype=torch.long)
             new = maskgit_fill(logits_fn, start, c.mask_id, cfg, torch.Generator().manual_seed(0))
             x = torch.cat([ctx, new.reshape(1, 1, c.grid_h, c.grid_w)], dim=1)
-            model(x, actions=actions[:, :1].repeat(1, x.shape[1], 1), text=text_c)  # the pass that would cache it
+            model(x, actions=actions[:, :1].repeat(1, x.shape[1], 1), text=text_c, head=False)  # would cache it
             ctx = x[:, 1:]
         return (time.perf_counter() - t0) / frames
 

@@ -122,6 +122,7 @@ class Rollout:
     """
 
     REBASE_AFTER = 4096  # frames; past this absolute index the cache is re-based to keep RoPE angles small
+    OBSERVE_ROW_FRAMES = 64  # rows x frames per pass when observing known frames (64 envs x 8 frames: 1.3 GB)
 
     def __init__(
         self,
@@ -154,15 +155,18 @@ class Rollout:
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device).repeat_interleave(2, 0) if self.guided else x.to(self.device)
 
-    def _forward(self, tokens: torch.Tensor, cache: STPTCache):
+    def _forward(self, tokens: torch.Tensor, cache: STPTCache, head: bool = True):
         return self.model(
             tokens, actions=self.actions, action_t0=self.action_t0, text=self.text, cache=cache,
-            drop_text=self.drop, drop_actions=self.drop,
+            drop_text=self.drop, drop_actions=self.drop, head=head,
         )  # fmt: skip
 
     def _push_actions(self, actions: torch.Tensor) -> None:
         """Append (rows, n, 2) actions; keep only the ``action_window`` latest."""
         self.actions = torch.cat([self.actions, actions], dim=1)
+        self._trim_actions()
+
+    def _trim_actions(self) -> None:
         extra = self.actions.shape[1] - self.model.cfg.action_window
         if extra > 0:
             self.actions = self.actions[:, extra:]
@@ -172,15 +176,23 @@ class Rollout:
     def observe(self, tokens: torch.Tensor, actions: torch.Tensor | None = None) -> None:
         """Append known frames (B, C, h, w); ``actions`` (B, A, 2) are their actions (drive into the next frame).
 
-        ``A`` may be ``C`` or ``C - 1`` (the last frame's action then comes with :meth:`act`).
+        ``A`` may be ``C`` or ``C - 1`` (the last frame's action then comes with :meth:`act`). Every frame sees
+        the ``action_window`` actions before it, as in training. Long contexts of many rows go through the model
+        a few frames at a time (``OBSERVE_ROW_FRAMES`` row-frames per pass), so memory stays flat.
         """
         rows = self._rows(tokens)
-        if actions is not None:
-            if self.actions.shape[1] == 0:
-                self.action_t0 = self.cache.t_next
-            self._push_actions(self._rows(actions.float()))
-        out = self._forward(rows, self.cache)
-        self.cache = self.model.commit(self.cache, out, tokens.shape[1], keep_frames=self.keep_frames)
+        acts = self._rows(actions.float()) if actions is not None else None
+        if acts is not None and acts.shape[1] and self.actions.shape[1] == 0:
+            self.action_t0 = self.cache.t_next
+        n = tokens.shape[1]
+        chunk = max(1, self.OBSERVE_ROW_FRAMES // self.rows)
+        for s in range(0, n, chunk):
+            e = min(n, s + chunk)
+            if acts is not None:  # frames s..e-1 need the actions before them: trim only after the pass
+                self.actions = torch.cat([self.actions, acts[:, s:e]], dim=1)
+            out = self._forward(rows[:, s:e], self.cache, head=False)  # known frames: cache entries and events
+            self.cache = self.model.commit(self.cache, out, e - s, keep_frames=self.keep_frames)
+            self._trim_actions()
         events = out.events[0::2] if self.guided else out.events
         self.last_events = events[:, -1]  # (B, n_events) logits of the latest frame
         offset = self.cache.pos_offset

@@ -89,7 +89,7 @@ class STPTCache:
 
 @dataclass
 class STPTOutput:
-    logits: torch.Tensor  # (B, Tn, h, w, codebook_size)
+    logits: torch.Tensor | None  # (B, Tn, h, w, codebook_size); None when the head was skipped
     events: torch.Tensor  # (B, Tn, n_events) logits
     new_entries: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per layer: conv input, k, v of new frames
 
@@ -285,6 +285,7 @@ class STPT(nn.Module):
         cache: STPTCache | None = None,
         drop_text: torch.Tensor | None = None,
         drop_actions: torch.Tensor | None = None,
+        head: bool = True,
     ) -> STPTOutput:
         """Logits for new frames ``tokens`` (B, Tn, h, w) (mask id where unknown) after the cached frames.
 
@@ -294,6 +295,8 @@ class STPT(nn.Module):
             text: output of :meth:`encode_text`, or None for no text.
             cache: frames already processed (None: start of a clip).
             drop_text, drop_actions: (B,) bool, replace that condition by the null condition (CFG dropout).
+            head: compute the token logits; a pass that only caches frames skips them (at a batch of 64
+                8-frame contexts they alone would take 0.5 GB).
         """
         b, tn = tokens.shape[:2]
         cache = cache or self.empty_cache(b, tokens.device)
@@ -310,7 +313,7 @@ class STPT(nn.Module):
             entries.append(entry)
         x = self.norm_out(x)
         events = self.event_head(x.mean(dim=(2, 3))) if self.event_head is not None else x.new_zeros(b, tn, 0)
-        return STPTOutput(self.head(x), events, entries)
+        return STPTOutput(self.head(x) if head else None, events, entries)
 
     def commit(self, cache: STPTCache, out: STPTOutput, frames: int, keep_frames: int | None = None) -> STPTCache:
         """Append the new frames' entries of ``out`` to ``cache``, keeping at most ``keep_frames`` frames
