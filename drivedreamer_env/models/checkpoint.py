@@ -62,14 +62,19 @@ def save_component(directory: str | Path, name: str, module: nn.Module, config: 
     write_json(path, cfg)
 
 
-def load_state_strict(module: nn.Module, tensor_path: Path, config_path: Path) -> None:
-    """Load tensors into ``module``; any missing, unexpected or wrongly shaped tensor is a clear error."""
+def _read_tensors(tensor_path: Path, context: str = "") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a missing or corrupt file is a :class:`CheckpointError`."""
     if not tensor_path.is_file():
-        raise CheckpointError(f"checkpoint file not found: {tensor_path} (config {config_path})")
+        raise CheckpointError(f"checkpoint file not found: {tensor_path}{context}")
     try:
-        tensors = load_file(str(tensor_path))
+        return load_file(str(tensor_path))
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"corrupt tensor file {tensor_path}: {err}") from err
+
+
+def load_state_strict(module: nn.Module, tensor_path: Path, config_path: Path) -> None:
+    """Load tensors into ``module``; any missing, unexpected or wrongly shaped tensor is a clear error."""
+    tensors = _read_tensors(tensor_path, f" (config {config_path})")
     expected = module.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -95,12 +100,7 @@ def load_state_grow(module: nn.Module, tensor_path: Path) -> list[str]:
     """Warm-start ``module`` from a smaller architecture: load every tensor of ``tensor_path``; tensors the module
     has beyond them keep their initialisation and are returned by name. A checkpoint tensor the module lacks,
     or one of another shape, is an error (that is another architecture, not a grown one)."""
-    if not tensor_path.is_file():
-        raise CheckpointError(f"checkpoint file not found: {tensor_path}")
-    try:
-        tensors = load_file(str(tensor_path))
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"corrupt tensor file {tensor_path}: {err}") from err
+    tensors = _read_tensors(tensor_path)
     expected = module.state_dict()
     unexpected = sorted(set(tensors) - set(expected))
     wrong = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in tensors.items() if k in expected
