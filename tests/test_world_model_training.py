@@ -86,6 +86,10 @@ def test_warm_start_grows_the_architecture(token_dir, tmp_path, capsys):
     assert json.loads((grown / "config.json").read_text())["world_model"]["action_input"]
     grown_keys, base_keys = (set(load_file(str(d / "world_model.safetensors"))) for d in (grown, base))
     assert grown_keys > base_keys
+    resumed = [*args[:-1], "3", "--config", str(grown_yaml), "--out", str(grown), "--warm-start", str(base)]
+    assert main(resumed) == 0  # resumes its own state; the record of what was grown stays
+    meta = json.loads((grown / "meta.json").read_text())["world_model_training"]
+    assert meta["steps"] == 3 and meta["new_tensors"] and meta["warm_start"] == str(base)
     wider = tmp_path / "wider.yaml"
     wider.write_text(YAML.replace("MAX", "2").replace("dim: 32", "dim: 64"))
     assert main([*args, "--config", str(wider), "--out", str(tmp_path / "wide"), "--warm-start", str(base)]) == 2

@@ -255,9 +255,10 @@ def train_world_model(
     if init is not None and not (out / "train_state").exists():
         load_state_strict(module.model, Path(init) / "world_model.safetensors", Path(init) / CONFIG)
     new_tensors: list[str] = []
-    if warm_start is not None and not (out / "train_state").exists():
+    if warm_start is not None:
         _init_model_config(warm_start, codebook, grid, directory)  # same tokenizer grid and codebook
-        new_tensors = load_state_grow(module.model, Path(warm_start) / "world_model.safetensors")
+        grown = STPT(cfg.model) if (out / "train_state").exists() else module.model  # resuming: only the names
+        new_tensors = load_state_grow(grown, Path(warm_start) / "world_model.safetensors")
     rank_zero = rank_zero_only.rank == 0  # set from the launcher's environment before the Trainer exists
     if not fast_dev_run and rank_zero:
         _copy_tokenizer(Path(manifest["tokenizer_checkpoint"]), out)
@@ -268,7 +269,8 @@ def train_world_model(
     if (init or warm_start) is not None and not fast_dev_run and rank_zero_only.rank == 0:
         extra = {"init": str(init), "tokens": str(directory)} if init else {"warm_start": str(warm_start)}
         if warm_start is not None:
-            previous = read_json(Path(warm_start) / "meta.json").get("world_model_training", {})
+            meta_path = Path(warm_start) / "meta.json"
+            previous = read_json(meta_path).get("world_model_training", {}) if meta_path.is_file() else {}
             extra.update(warm_start_steps=previous.get("steps"), warm_start_wall_time_s=previous.get("wall_time_s"))
             if new_tensors:
                 extra["new_tensors"] = new_tensors
