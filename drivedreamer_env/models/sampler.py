@@ -180,6 +180,8 @@ class Rollout:
         the ``action_window`` actions before it, as in training. Long contexts of many rows go through the model
         a few frames at a time (``OBSERVE_ROW_FRAMES`` row-frames per pass), so memory stays flat.
         """
+        if tokens.shape[1] == 0:
+            raise ValueError(f"observe needs at least one frame (B, C >= 1, h, w), got {tuple(tokens.shape)}")
         rows = self._rows(tokens)
         acts = self._rows(actions.float()) if actions is not None else None
         if acts is not None and acts.shape[1] and self.actions.shape[1] == 0:
