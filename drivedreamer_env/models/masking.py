@@ -5,8 +5,8 @@
 * ``full``: everything masked (text-to-video);
 * ``region``: a spatial rectangle masked in every frame (inpainting);
 * ``next``: past frames visible, every future frame wholly masked: exactly what a rollout's first decoding
-  step sees. With partly visible future frames the model reads the ego motion off their visible tokens; here
-  only the past and the actions tell it, which is what teaches it to follow the actions.
+  step sees. With partly visible future frames the model can read the ego motion off their visible tokens;
+  here only the past and the actions tell it.
 
 Masks are (B, T, h, w) bool, True where the model must predict the token. The loss is cross-entropy on
 masked tokens only.
