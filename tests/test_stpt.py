@@ -105,7 +105,7 @@ def test_null_condition_ignores_text_and_actions(model, batch):
 
 def test_masks_cover_every_mode():
     g = torch.Generator().manual_seed(0)
-    masks, modes = sample_masks(64, 6, 4, 8, MaskConfig(next=0.2), g)
+    masks, modes = sample_masks(64, 6, 4, 8, MaskConfig(next=0.2, warp=0.2), g)
     assert masks.shape == (64, 6, 4, 8) and masks.dtype == torch.bool
     assert set(modes.tolist()) == set(range(len(MODES)))
     assert all(m.any() for m in masks), "every sample has something to predict"
@@ -113,10 +113,10 @@ def test_masks_cover_every_mode():
         name = MODES[mode]
         if name == "full":
             assert m.all()
-        elif name in ("predict", "next"):
+        elif name in ("predict", "next", "warp"):
             first = int(m.flatten(1).any(1).float().argmax())
             assert first >= 1 and not m[:first].any()
-            if name == "next":
+            if name in ("next", "warp"):
                 assert m[first:].all(), "every future frame wholly masked"
         elif name in ("dynamic", "region"):
             assert (m == m[0]).all(), "the same spatial mask on every frame"

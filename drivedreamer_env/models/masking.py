@@ -7,9 +7,17 @@
 * ``next``: past frames visible, every future frame wholly masked: exactly what a rollout's first decoding
   step sees. With partly visible future frames the model can read the ego motion off their visible tokens;
   here only the past and the actions tell it.
+* ``warp``: past frames visible; every future frame starts from its *warp proposal* (the previous frame
+  reprojected by its action and encoded, :mod:`drivedreamer_env.models.proposal`): trusted proposal tokens are
+  shown, except a random share, and the rest is masked. What warp-then-refine decoding hands the model.
 
-Masks are (B, T, h, w) bool, True where the model must predict the token. The loss is cross-entropy on
-masked tokens only.
+Masks are (B, T, h, w) bool, True where the model must predict the token. :func:`build_inputs` turns them into
+the model's input tokens and the loss positions: the masked tokens, and in ``warp`` every token of the future
+frames (a shown proposal token may be wrong, and the model must learn to correct it).
+
+Against drift (1xgpt's corruption, GameNGen's noise augmentation): in the prediction modes a random share of the
+shown past tokens, more for older frames, and of the shown proposal tokens is replaced by random codes. Only
+inputs are corrupted, never the targets.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
-MODES = ("predict", "dynamic", "full", "region", "next")
+MODES = ("predict", "dynamic", "full", "region", "next", "warp")
+PREDICTION_MODES = (0, 4, 5)  # indexes of predict, next and warp: the modes with a visible past
 
 
 @dataclass
@@ -31,9 +40,19 @@ class MaskConfig:
     full: float = 0.1
     region: float = 0.15
     next: float = 0.0
+    warp: float = 0.0  # needs token shards with warp proposals (``drivedreamer data tokenize --proposals``)
+    warp_remask_max: float = 0.5  # in warp: masked share of the trusted proposal tokens, U(0, max) per sample
+    corrupt_max: float = 0.0  # replaced share of shown past / proposal tokens, U(0, max) per sample
+
+    def __post_init__(self) -> None:
+        for name in ("warp_remask_max", "corrupt_max"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"MaskConfig.{name} must be in [0, 1], got {getattr(self, name)}")
 
     def probs(self) -> torch.Tensor:
-        p = torch.tensor([self.predict, self.dynamic, self.full, self.region, self.next], dtype=torch.float64)
+        p = torch.tensor(
+            [self.predict, self.dynamic, self.full, self.region, self.next, self.warp], dtype=torch.float64
+        )
         if p.sum() <= 0 or (p < 0).any():
             raise ValueError(f"mask mode probabilities must be >= 0 with a positive sum, got {p.tolist()}")
         return p / p.sum()
@@ -63,13 +82,18 @@ def sample_masks(
     ratio = cosine_ratio(torch.rand(b, generator=g))
     for i in range(b):
         mode = MODES[int(modes[i])]
-        if mode == "next" and t > 1:
+        if mode in ("next", "warp") and t > 1:
             masks[i, int(torch.randint(1, t, (1,), generator=g)) :] = True
         elif mode == "predict" and t > 1:
             context = int(torch.randint(1, t, (1,), generator=g))
             future = _random_mask((t - context, h, w), ratio[i : i + 1].expand(t - context), g)
             masks[i, context:] = future
-        elif mode in ("dynamic", "predict", "next"):  # a single frame has no future: fall back to dynamic masking
+        elif mode in (
+            "dynamic",
+            "predict",
+            "next",
+            "warp",
+        ):  # a single frame has no future: fall back to dynamic masking
             masks[i] = _random_mask((1, h, w), ratio[i : i + 1], g)[0].expand(t, h, w)
         elif mode == "full":
             masks[i] = True
@@ -80,3 +104,51 @@ def sample_masks(
             x0 = int(torch.randint(0, w - rw + 1, (1,), generator=g))
             masks[i, :, y0 : y0 + rh, x0 : x0 + rw] = True
     return masks, modes
+
+
+@dataclass
+class TrainingInputs:
+    """What one training step feeds the STPT and where it scores it."""
+
+    tokens: torch.Tensor  # (B, T, h, w) int64 model inputs: true, proposal or corrupted codes, mask id where hidden
+    loss_mask: torch.Tensor  # (B, T, h, w) bool: positions scored against the true tokens
+
+
+def build_inputs(
+    tokens: torch.Tensor,
+    masks: torch.Tensor,
+    modes: torch.Tensor,
+    cfg: MaskConfig,
+    mask_id: int,
+    g: torch.Generator,
+    proposal: torch.Tensor | None = None,
+    trusted: torch.Tensor | None = None,
+) -> TrainingInputs:
+    """Model inputs and loss positions for true ``tokens`` (B, T, h, w) under ``masks`` / ``modes`` from
+    :func:`sample_masks`. ``proposal`` / ``trusted`` (B, T, h, w) are the warp proposals, needed when a sample
+    is in ``warp`` mode. Randomness comes from ``g`` alone, in a fixed order, so a seed fixes the result."""
+    b, t = tokens.shape[:2]
+    device = tokens.device
+    warp_rows = modes.to(device) == MODES.index("warp")
+    if bool(warp_rows.any()) and (proposal is None or trusted is None):
+        raise ValueError("a 'warp' masking sample needs warp proposals: tokenize with --proposals")
+    inputs = torch.where(masks, torch.full_like(tokens, mask_id), tokens)
+    loss_mask = masks.clone()
+    if bool(warp_rows.any()):
+        remask_u = torch.rand(tokens.shape, generator=g).to(device)
+        remask_r = (torch.rand(b, generator=g) * cfg.warp_remask_max).to(device)
+        future = masks.flatten(2).all(-1) & warp_rows[:, None]  # (B, T): wholly masked frames of warp samples
+        shown = trusted.to(device) & (remask_u >= remask_r[:, None, None, None]) & future[..., None, None]
+        inputs = torch.where(shown, proposal.to(device).long(), inputs)  # the loss stays on the whole frame
+    if cfg.corrupt_max > 0:  # no draws otherwise: a run without corruption keeps its random sequence
+        corrupt_u = torch.rand(tokens.shape, generator=g).to(device)
+        codes = torch.randint(0, mask_id, tokens.shape, generator=g).to(device)
+        corrupt_r = (torch.rand(b, generator=g) * cfg.corrupt_max).to(device)
+        predicting = torch.isin(modes.to(device), torch.tensor(PREDICTION_MODES, device=device))
+        # the share grows with a frame's age: the oldest frame gets twice the newest frame's share
+        age = torch.arange(t - 1, -1, -1, device=device, dtype=torch.float32) / max(t - 1, 1)
+        rate = corrupt_r[:, None] * (1.0 + age)[None]  # (B, T)
+        visible = inputs != mask_id
+        hit = (corrupt_u < rate[..., None, None]) & visible & predicting[:, None, None, None]
+        inputs = torch.where(hit, codes, inputs)
+    return TrainingInputs(inputs, loss_mask)

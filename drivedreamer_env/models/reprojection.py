@@ -93,12 +93,17 @@ class CameraModel:
         return torch.tensor([[0.0, -1.0, 0.0], [-sp, 0.0, -cp], [cp, 0.0, -sp]], device=device)
 
 
-def ego_motion(actions_B2: torch.Tensor, dt_s: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+Seconds = float | torch.Tensor  # a step length [s]: one for the batch, or (B,) per row
+
+
+def ego_motion(actions_B2: torch.Tensor, dt_s: Seconds) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pose of the ego after ``dt_s`` at constant ``[speed m/s, yaw_rate rad/s]``, in the old ego frame.
 
     Returns (dx_m, dy_m, dyaw_rad), each (B,): the exact circular arc (a line when the yaw rate is ~0).
     """
     v, w = actions_B2[:, 0].double(), actions_B2[:, 1].double()
+    if isinstance(dt_s, torch.Tensor):
+        dt_s = dt_s.to(v.device, torch.float64)
     dyaw = w * dt_s
     straight = w.abs() < 1e-9
     r = torch.where(straight, torch.zeros_like(w), v / torch.where(straight, torch.ones_like(w), w))
@@ -116,7 +121,7 @@ def _pixel_rays_ego(cam: CameraModel, device: torch.device) -> torch.Tensor:
     return rays_cam @ cam.rotation_cam_from_ego(device)  # R^T applied to row vectors
 
 
-def source_pixels(cam: CameraModel, actions_B2: torch.Tensor, dt_s: float) -> tuple[torch.Tensor, torch.Tensor]:
+def source_pixels(cam: CameraModel, actions_B2: torch.Tensor, dt_s: Seconds) -> tuple[torch.Tensor, torch.Tensor]:
     """For each pixel of the new view, where it was in the old frame.
 
     Returns:
@@ -153,14 +158,14 @@ def source_pixels(cam: CameraModel, actions_B2: torch.Tensor, dt_s: float) -> tu
 
 
 def reproject(
-    frames_BHW3: torch.Tensor, actions_B2: torch.Tensor, dt_s: float, cam: CameraModel
+    frames_BHW3: torch.Tensor, actions_B2: torch.Tensor, dt_s: Seconds, cam: CameraModel
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Warp frames taken at pose t into the view from pose t+1 (one ``dt_s`` step of ``actions_B2``).
 
     Args:
         frames_BHW3: (B, H, W, 3) uint8 or float frames at the camera's resolution.
         actions_B2: (B, 2) canonical actions ``[speed m/s, yaw_rate rad/s]`` held over the step.
-        dt_s: step length [s].
+        dt_s: step length [s], one float or (B,) per row.
         cam: the frames' camera.
     Returns:
         warped_BHW3 (same dtype as the input; invalid pixels take the nearest border colour) and valid_BHW

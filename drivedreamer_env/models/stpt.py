@@ -45,6 +45,10 @@ class STPTConfig:
     # also add an embedding of the frame's K previous actions to all its input tokens (besides cross-attention):
     # a direct path into the residual stream makes the model learn ego-motion control much faster
     action_input: bool = False
+    # per-layer action conditioning (adaLN, as in DiT / Oasis / DIAMOND): the frame's action features scale and
+    # shift the normalised input of every attention and MLP sublayer; zero-initialised, so a warm start begins
+    # from the same function
+    action_adaln: bool = False
     context_frames: int = 16  # frames a rollout keeps in its cache
     event_names: tuple[str, ...] = ("off_road", "collision")
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
@@ -88,6 +92,14 @@ class STPTCache:
 
 
 @dataclass
+class Conditions:
+    cond: torch.Tensor  # (B * Tn, Lc, D) condition tokens per new frame: text, null, actions
+    cond_mask: torch.Tensor  # (B * Tn, Lc) True = attend
+    add: torch.Tensor | None  # (B, Tn, D) additive action input (``action_input``)
+    adaln: torch.Tensor | None  # (B, Tn, D) action features the layers modulate with (``action_adaln``)
+
+
+@dataclass
 class STPTOutput:
     logits: torch.Tensor | None  # (B, Tn, h, w, codebook_size); None when the head was skipped
     events: torch.Tensor  # (B, Tn, n_events) logits
@@ -125,6 +137,11 @@ class STPTLayer(nn.Module):
         self.norm_mlp = nn.LayerNorm(d)
         hidden = int(cfg.mlp_ratio * d)
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
+        self.ada = None
+        if cfg.action_adaln:  # action features -> (scale, shift) for the patch, space, cross and MLP norms
+            self.ada = nn.Linear(d, 8 * d)
+            nn.init.zeros_(self.ada.weight)
+            nn.init.zeros_(self.ada.bias)
 
     def forward(
         self,
@@ -136,14 +153,16 @@ class STPTLayer(nn.Module):
         past_conv: torch.Tensor,  # (B, D, kt - 1, h, w)
         past_k: torch.Tensor,  # (B * nwin, H, Sp, hd)
         past_v: torch.Tensor,
+        action_feats: torch.Tensor | None = None,  # (B, Tn, D) per-frame action features for adaLN
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         b, tn, h = x.shape[:3]
+        mods = self._modulations(action_feats)
         # 1. causal depthwise conv in time: the past frames' normalised inputs pad the front
         y = rearrange(self.norm_conv(x), "b t h w d -> b d t h w")
         x = x + rearrange(self.conv(torch.cat([past_conv, y], dim=2)), "b d t h w -> b t h w d")
         # 2. patchwise spatio-temporal attention, causal in time
         p = self.win
-        qkv = self.qkv_patch(self.norm_patch(x))  # (B, Tn, h, w, 3D)
+        qkv = self.qkv_patch(mods[0](self.norm_patch(x)))  # (B, Tn, h, w, 3D)
         qkv = rearrange(qkv, "b t (nh p1) (nw p2) (s H e) -> s (b nh nw) H (t p1 p2) e", p1=p, p2=p, s=3, H=self.heads)
         pos = torch.arange(t0, t0 + tn, device=x.device).repeat_interleave(p * p)
         if pos_offset is not None:  # (B * nwin, 1, S): each row at its own time positions
@@ -157,17 +176,34 @@ class STPTLayer(nn.Module):
         att = rearrange(att, "(b nh nw) H (t p1 p2) e -> b t (nh p1) (nw p2) (H e)", b=b, nh=h // p, p1=p, p2=p)
         x = x + self.out_patch(att)
         # 3. spatial attention within each frame
-        qkv = rearrange(self.qkv_space(self.norm_space(x)), "b t h w (s H e) -> s (b t) H (h w) e", s=3, H=self.heads)
+        qkv = rearrange(
+            self.qkv_space(mods[1](self.norm_space(x))), "b t h w (s H e) -> s (b t) H (h w) e", s=3, H=self.heads
+        )
         att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
         x = x + self.out_space(rearrange(att, "(b t) H (h w) e -> b t h w (H e)", b=b, h=h))
         # 4. cross-attention to the frame's condition tokens
-        q = rearrange(self.q_cross(self.norm_cross(x)), "b t h w (H e) -> (b t) H (h w) e", H=self.heads)
+        q = rearrange(self.q_cross(mods[2](self.norm_cross(x))), "b t h w (H e) -> (b t) H (h w) e", H=self.heads)
         kv = rearrange(self.kv_cross(cond), "n l (s H e) -> s n H l e", s=2, H=self.heads)
         att = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=cond_mask[:, None, None, :])
         x = x + self.out_cross(rearrange(att, "(b t) H (h w) e -> b t h w (H e)", b=b, h=h))
         # 5. MLP
-        x = x + self.mlp(self.norm_mlp(x))
+        x = x + self.mlp(mods[3](self.norm_mlp(x)))
         return x, (y[:, :, -(self.kt - 1) :] if self.kt > 1 else y[:, :, :0], k_new, v_new)
+
+    def _modulations(self, action_feats: torch.Tensor | None) -> list:
+        """Four norm-output modulations ``n -> n * (1 + scale) + shift`` (identity without adaLN)."""
+        if self.ada is None or action_feats is None:
+            return [_identity] * 4
+        chunks = self.ada(action_feats)[:, :, None, None].chunk(8, dim=-1)  # each (B, Tn, 1, 1, D)
+
+        def modulate(scale: torch.Tensor, shift: torch.Tensor):
+            return lambda n: n * (1.0 + scale) + shift
+
+        return [modulate(chunks[2 * i], chunks[2 * i + 1]) for i in range(4)]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 class STPT(nn.Module):
@@ -188,6 +224,10 @@ class STPT(nn.Module):
             k = cfg.action_window
             self.action_in = nn.Sequential(nn.Linear(3 * k, d), nn.SiLU(), nn.Linear(d, d))
             self.action_in_null = nn.Parameter(torch.zeros(d))
+        if cfg.action_adaln:  # the same K actions + flags -> per-frame features the layers modulate with
+            k = cfg.action_window
+            self.action_ada = nn.Sequential(nn.Linear(3 * k, d), nn.SiLU(), nn.Linear(d, d), nn.SiLU())
+            self.action_ada_null = nn.Parameter(torch.zeros(d))
         self.null_token = nn.Parameter(torch.zeros(d))
         self.layers = nn.ModuleList(STPTLayer(cfg) for _ in range(cfg.layers))
         self.norm_out = nn.LayerNorm(d)
@@ -229,9 +269,9 @@ class STPT(nn.Module):
         drop_text: torch.Tensor | None,
         drop_actions: torch.Tensor | None,
         device: torch.device,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Condition tokens (B * Tn, Lc, D) and mask for each new frame, and the additive action input (B, Tn, D)."""
-        d, kwin = self.cfg.dim, self.cfg.action_window
+    ) -> Conditions:
+        """Condition tokens and mask for each new frame, and the per-frame action vectors."""
+        d = self.cfg.dim
         parts, masks = [], []
         if text is not None:
             tok, m = text
@@ -241,30 +281,48 @@ class STPT(nn.Module):
             masks.append(m[:, None].expand(b, tn, m.shape[1]))
         parts.append(self.null_token.expand(b, tn, 1, d))
         masks.append(torch.ones(b, tn, 1, dtype=torch.bool, device=device))
-        add = None
         if actions is not None and actions.shape[1] == 0:
             actions = None  # no action known yet
+        add = ada = None
         if actions is not None:
-            scale = torch.tensor(self.cfg.action_scale, device=device, dtype=actions.dtype)
-            scaled = actions / scale  # (B, A, 2)
-            frame = torch.arange(t0, t0 + tn, device=device)[:, None]  # (Tn, 1)
-            src = frame - torch.arange(1, kwin + 1, device=device)[None]  # abs action index, (Tn, K)
-            idx = src - action_t0
-            valid = (idx >= 0) & (idx < actions.shape[1])
-            window = scaled[:, idx.clamp(0, actions.shape[1] - 1)]  # (B, Tn, K, 2)
+            window, m = self._action_window(b, tn, t0, actions, action_t0, drop_actions)
             parts.append(self.action_mlp(window) + self.action_offset)
-            m = valid[None].expand(b, tn, kwin)
-            if drop_actions is not None:
-                m = m & ~drop_actions[:, None, None]
             masks.append(m)
+            flags = m.to(window.dtype)[..., None]  # (B, Tn, K, 1)
+            feats = torch.cat([window * flags, flags], dim=-1).reshape(b, tn, -1)  # (B, Tn, 3K)
+            known = m.any(-1, keepdim=True)
             if self.cfg.action_input:
-                flags = m.to(window.dtype)[..., None]  # (B, Tn, K, 1)
-                feats = torch.cat([window * flags, flags], dim=-1).reshape(b, tn, 3 * kwin)
-                add = torch.where(m.any(-1, keepdim=True), self.action_in(feats), self.action_in_null)
-        elif self.cfg.action_input:
-            add = self.action_in_null.expand(b, tn, d)
+                add = torch.where(known, self.action_in(feats), self.action_in_null)
+            if self.cfg.action_adaln:
+                ada = torch.where(known, self.action_ada(feats), self.action_ada_null)
+        else:
+            add = self.action_in_null.expand(b, tn, d) if self.cfg.action_input else None
+            ada = self.action_ada_null.expand(b, tn, d) if self.cfg.action_adaln else None
         cond = torch.cat(parts, dim=2).reshape(b * tn, -1, d)
-        return cond, torch.cat(masks, dim=2).reshape(b * tn, -1), add
+        return Conditions(cond, torch.cat(masks, dim=2).reshape(b * tn, -1), add, ada)
+
+    def _action_window(
+        self,
+        b: int,
+        tn: int,
+        t0: int,
+        actions: torch.Tensor,
+        action_t0: int,
+        drop_actions: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The K actions before each new frame, scaled (B, Tn, K, 2), and which are known (B, Tn, K)."""
+        kwin, device = self.cfg.action_window, actions.device
+        scale = torch.tensor(self.cfg.action_scale, device=device, dtype=actions.dtype)
+        scaled = actions / scale  # (B, A, 2)
+        frame = torch.arange(t0, t0 + tn, device=device)[:, None]  # (Tn, 1)
+        src = frame - torch.arange(1, kwin + 1, device=device)[None]  # abs action index, (Tn, K)
+        idx = src - action_t0
+        valid = (idx >= 0) & (idx < actions.shape[1])
+        window = scaled[:, idx.clamp(0, actions.shape[1] - 1)]  # (B, Tn, K, 2)
+        m = valid[None].expand(b, tn, kwin)
+        if drop_actions is not None:
+            m = m & ~drop_actions[:, None, None]
+        return window, m
 
     # ------------------------------------------------------------------ forward
     def empty_cache(self, batch: int, device: torch.device | str = "cpu") -> STPTCache:
@@ -302,14 +360,14 @@ class STPT(nn.Module):
         cache = cache or self.empty_cache(b, tokens.device)
         t0 = cache.t_next
         x = self.tok_emb(tokens) + self.space_pos  # (B, Tn, h, w, D)
-        cond, cond_mask, add = self._conditions(
-            b, tn, t0, text, actions, action_t0, drop_text, drop_actions, tokens.device
-        )
-        if add is not None:
-            x = x + add[:, :, None, None]
+        c = self._conditions(b, tn, t0, text, actions, action_t0, drop_text, drop_actions, tokens.device)
+        if c.add is not None:
+            x = x + c.add[:, :, None, None]
         entries = []
         for i, layer in enumerate(self.layers):
-            x, entry = layer(x, t0, cache.pos_offset, cond, cond_mask, cache.conv[i], cache.k[i], cache.v[i])
+            x, entry = layer(
+                x, t0, cache.pos_offset, c.cond, c.cond_mask, cache.conv[i], cache.k[i], cache.v[i], c.adaln
+            )
             entries.append(entry)
         x = self.norm_out(x)
         events = self.event_head(x.mean(dim=(2, 3))) if self.event_head is not None else x.new_zeros(b, tn, 0)

@@ -1,0 +1,129 @@
+"""World model v2 levers: warp-mode training inputs, corruption, and zero-initialised per-layer action input."""
+
+from __future__ import annotations
+
+import torch
+
+from drivedreamer_env.models.masking import MODES, MaskConfig, build_inputs, sample_masks
+from drivedreamer_env.models.stpt import STPT, STPTConfig
+
+MASK_ID = 64
+
+
+def _batch(b: int = 16, t: int = 5, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, MASK_ID, (b, t, 4, 8), generator=g)
+    proposal = torch.randint(0, MASK_ID, (b, t, 4, 8), generator=g)
+    trusted = torch.rand(b, t, 4, 8, generator=g) < 0.8
+    return tokens, proposal, trusted
+
+
+def test_warp_inputs_show_trusted_proposals_and_score_whole_future_frames() -> None:
+    tokens, proposal, trusted = _batch()
+    cfg = MaskConfig(predict=0, dynamic=0, full=0, region=0, next=0, warp=1.0, warp_remask_max=0.0)
+    g = torch.Generator().manual_seed(1)
+    masks, modes = sample_masks(*tokens.shape, cfg, g)
+    assert set(modes.tolist()) == {MODES.index("warp")}
+    out = build_inputs(tokens, masks, modes, cfg, MASK_ID, g, proposal, trusted)
+    for i in range(len(tokens)):
+        future = masks[i].flatten(1).all(1)
+        first = int(future.float().argmax())
+        assert first >= 1 and future[first:].all() and not masks[i, :first].any()
+        assert torch.equal(out.tokens[i, :first], tokens[i, :first]), "the past is shown as it is"
+        fut_in, fut_prop, fut_tr = out.tokens[i, first:], proposal[i, first:], trusted[i, first:]
+        assert torch.equal(fut_in[fut_tr], fut_prop[fut_tr]), "trusted proposal tokens are shown"
+        assert (fut_in[~fut_tr] == MASK_ID).all(), "untrusted tokens are masked"
+        assert out.loss_mask[i, first:].all() and not out.loss_mask[i, :first].any()
+
+
+def test_warp_remask_hides_a_share_of_trusted_tokens() -> None:
+    tokens, proposal, _ = _batch(b=64)
+    trusted = torch.ones_like(tokens, dtype=torch.bool)
+    cfg = MaskConfig(predict=0, dynamic=0, full=0, region=0, warp=1.0, warp_remask_max=0.6)
+    g = torch.Generator().manual_seed(2)
+    masks, modes = sample_masks(*tokens.shape, cfg, g)
+    out = build_inputs(tokens, masks, modes, cfg, MASK_ID, g, proposal, trusted)
+    hidden = (out.tokens == MASK_ID)[masks].float().mean()
+    assert 0.15 < float(hidden) < 0.45  # U(0, 0.6) per sample: 0.3 on average
+
+
+def test_corruption_is_seeded_and_never_touches_targets_or_masked_positions() -> None:
+    tokens, proposal, trusted = _batch(b=32)
+    before = tokens.clone()
+    cfg = MaskConfig(predict=0.5, dynamic=0, full=0, region=0, next=0.2, warp=0.3, corrupt_max=0.4)
+
+    def run(seed: int):
+        g = torch.Generator().manual_seed(seed)
+        masks, modes = sample_masks(*tokens.shape, cfg, g)
+        return masks, modes, build_inputs(tokens, masks, modes, cfg, MASK_ID, g, proposal, trusted)
+
+    masks, modes, a = run(3)
+    _, _, b = run(3)
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.loss_mask, b.loss_mask)
+    assert torch.equal(tokens, before), "targets are never modified"
+    clean = build_inputs(tokens, masks, modes, MaskConfig(**{**cfg.__dict__, "corrupt_max": 0.0}),
+                         MASK_ID, torch.Generator().manual_seed(9), proposal, trusted)  # fmt: skip
+    changed = a.tokens != clean.tokens
+    warp_rows = modes == MODES.index("warp")
+    # shown past tokens get corrupted; in non-warp rows masked positions stay masked
+    assert changed[~warp_rows].any()
+    assert (a.tokens[~warp_rows][masks[~warp_rows]] == MASK_ID).all()
+    assert (a.tokens < MASK_ID + 1).all()
+
+
+def test_warp_sample_without_proposals_is_a_clear_error() -> None:
+    tokens, _, _ = _batch()
+    cfg = MaskConfig(predict=0, dynamic=0, full=0, region=0, warp=1.0)
+    g = torch.Generator().manual_seed(0)
+    masks, modes = sample_masks(*tokens.shape, cfg, g)
+    try:
+        build_inputs(tokens, masks, modes, cfg, MASK_ID, g)
+    except ValueError as err:
+        assert "--proposals" in str(err)
+    else:
+        raise AssertionError("expected a ValueError")
+
+
+def _tiny(adaln: bool) -> STPT:
+    torch.manual_seed(0)
+    cfg = STPTConfig(codebook_size=MASK_ID, grid_h=4, grid_w=8, dim=32, layers=2, heads=2, action_input=True,
+                     action_adaln=adaln, context_frames=8)  # fmt: skip
+    return STPT(cfg).eval()
+
+
+def test_zero_initialised_adaln_leaves_a_warm_started_models_logits_unchanged() -> None:
+    old, new = _tiny(False), _tiny(True)
+    missing = new.load_state_dict(old.state_dict(), strict=False).missing_keys
+    assert missing and all("ada" in k for k in missing)
+    tokens = torch.randint(0, MASK_ID, (2, 4, 4, 8))
+    actions = torch.randn(2, 4, 2)
+    with torch.no_grad():
+        a = old(tokens, actions=actions).logits
+        b = new(tokens, actions=actions).logits
+    torch.testing.assert_close(a, b)
+    with torch.no_grad():  # once trained (non-zero), the actions move the logits through the new path
+        for layer in new.layers:
+            layer.ada.weight.normal_(std=0.1)
+        c = new(tokens, actions=actions).logits
+        d = new(tokens, actions=actions * -1).logits
+    assert (c - d).abs().max() > 1e-3
+
+
+def test_adaln_keeps_causality_and_cache_equivalence() -> None:
+    model = _tiny(True)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.ada.weight.normal_(std=0.1)
+    tokens = torch.randint(0, MASK_ID, (2, 5, 4, 8))
+    actions = torch.randn(2, 5, 2)
+    with torch.no_grad():
+        full = model(tokens, actions=actions).logits
+        changed = tokens.clone()
+        changed[:, 3:] = torch.randint(0, MASK_ID, (2, 2, 4, 8))
+        other = model(changed, actions=torch.cat([actions[:, :3], -actions[:, 3:]], 1)).logits
+        torch.testing.assert_close(full[:, :3], other[:, :3])  # the future never changes past logits
+        cache = model.empty_cache(2)
+        out = model(tokens[:, :3], actions=actions, cache=cache)
+        cache = model.commit(cache, out, 3)
+        step = model(tokens[:, 3:], actions=actions, cache=cache).logits
+    torch.testing.assert_close(step, full[:, 3:], atol=1e-5, rtol=1e-4)
