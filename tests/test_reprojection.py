@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from drivedreamer_env.models.reprojection import CameraModel, ego_motion, reproject, source_pixels, token_validity
+from drivedreamer_env.models.reprojection import (
+    CameraModel,
+    compose_motion,
+    ego_motion,
+    reproject,
+    reproject_pose,
+    source_pixels,
+    token_validity,
+)
 from drivedreamer_env.sim.config import SimConfig
 from drivedreamer_env.sim.simulator import Simulator
 
@@ -124,3 +132,15 @@ def test_bad_shapes_are_clear_errors() -> None:
         reproject(torch.zeros(2, 64, 128, 3), torch.zeros(1, 2), 0.1, CAM)
     with pytest.raises(ValueError, match="no camera"):
         CameraModel.from_meta({}, (64, 128))
+
+
+def test_composed_steps_equal_one_long_step_and_warp_alike() -> None:
+    actions = torch.tensor([[9.0, 0.4], [7.0, -0.3]])
+    one = ego_motion(actions, 0.4)
+    four = compose_motion(actions[:, None].expand(2, 4, 2), 0.1)
+    for a, b in zip(one, four, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    frames = torch.randint(0, 256, (2, 64, 128, 3), dtype=torch.uint8)
+    w1, v1 = reproject(frames, actions, 0.4, CAM)
+    w4, v4 = reproject_pose(frames, *four, CAM)
+    assert (w1.int() - w4.int()).abs().max() <= 1 and (v1 != v4).float().mean() < 1e-3

@@ -83,3 +83,17 @@ def clip_proposals(
     out_tokens[1:] = prop.tokens.cpu().numpy().astype(np.int16)
     out_trusted[1:] = prop.trusted.cpu().numpy()
     return out_tokens, out_trusted
+
+
+def proposal_start(
+    proposal: Proposal, remask: float, mask_id: int, generators: torch.Generator | list[torch.Generator]
+) -> torch.Tensor:
+    """The frame warp-then-refine decoding starts from: trusted proposal tokens, ``mask_id`` elsewhere and on a
+    random ``remask`` share of the trusted ones (row i's share drawn from ``generators[i]``). Returns (B, h, w)."""
+    b = proposal.tokens.shape[0]
+    if isinstance(generators, torch.Generator):
+        u = torch.rand(proposal.tokens.shape, generator=generators)
+    else:
+        u = torch.stack([torch.rand(proposal.tokens.shape[1:], generator=g) for g in generators[:b]])
+    keep = proposal.trusted & (u.to(proposal.tokens.device) >= remask)
+    return torch.where(keep, proposal.tokens, torch.full_like(proposal.tokens, mask_id))

@@ -121,21 +121,42 @@ def _pixel_rays_ego(cam: CameraModel, device: torch.device) -> torch.Tensor:
     return rays_cam @ cam.rotation_cam_from_ego(device)  # R^T applied to row vectors
 
 
+def compose_motion(actions_BK2: torch.Tensor, dt_s: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pose after K steps of ``actions_BK2`` (B, K, 2), each held for ``dt_s``, in the starting ego frame.
+
+    Returns (dx_m, dy_m, dyaw_rad), each (B,).
+    """
+    b = actions_BK2.shape[0]
+    x = torch.zeros(b, dtype=torch.float64, device=actions_BK2.device)
+    y, yaw = torch.zeros_like(x), torch.zeros_like(x)
+    for k in range(actions_BK2.shape[1]):
+        dx, dy, dyaw = (m.double() for m in ego_motion(actions_BK2[:, k], dt_s))
+        c, s = torch.cos(yaw), torch.sin(yaw)
+        x, y, yaw = x + c * dx - s * dy, y + s * dx + c * dy, yaw + dyaw
+    return x.float(), y.float(), yaw.float()
+
+
 def source_pixels(cam: CameraModel, actions_B2: torch.Tensor, dt_s: Seconds) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each pixel of the new view, where it was in the old frame.
+    """For each pixel of the new view, where it was in the old frame (one step of ``actions_B2``).
 
     Returns:
         uv_BHW2: continuous source pixel coordinates (u, v) [px] in the old frame.
         valid_BHW: True where the source lies inside the old view (and in front of the old camera).
     """
-    device = actions_B2.device
-    b = actions_B2.shape[0]
+    return source_pixels_pose(cam, *ego_motion(actions_B2, dt_s))
+
+
+def source_pixels_pose(
+    cam: CameraModel, dx: torch.Tensor, dy: torch.Tensor, dyaw: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`source_pixels` for a relative ego pose (each (B,)): the new pose in the old ego frame [m, rad]."""
+    device = dx.device
+    b = dx.shape[0]
     rays = _pixel_rays_ego(cam, device)  # (H, W, 3)
     rays = rays / rays.norm(dim=-1, keepdim=True)
     cam_pos = torch.tensor([cam.x_m, 0.0, cam.height_m], device=device)
     down = rays[..., 2] < -RAY_DOWN_EPS
     dist = torch.where(down, cam.height_m / (-rays[..., 2]).clamp_min(RAY_DOWN_EPS), torch.zeros_like(rays[..., 2]))
-    dx, dy, dyaw = ego_motion(actions_B2, dt_s)
     c, s = torch.cos(dyaw), torch.sin(dyaw)
     rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)  # (B, 2, 2): new ego -> old ego
     # ground pixels: the ground point (new ego frame) in the old ego frame, seen from the old camera position
@@ -157,6 +178,11 @@ def source_pixels(cam: CameraModel, actions_B2: torch.Tensor, dt_s: Seconds) -> 
     return torch.stack([u, v], dim=-1), valid
 
 
+def _check_frames(frames_BHW3: torch.Tensor, cam: CameraModel) -> None:
+    if frames_BHW3.ndim != 4 or frames_BHW3.shape[1:] != (cam.height, cam.width, 3):
+        raise ValueError(f"frames must be (B, {cam.height}, {cam.width}, 3), got {tuple(frames_BHW3.shape)}")
+
+
 def reproject(
     frames_BHW3: torch.Tensor, actions_B2: torch.Tensor, dt_s: Seconds, cam: CameraModel
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,11 +197,25 @@ def reproject(
         warped_BHW3 (same dtype as the input; invalid pixels take the nearest border colour) and valid_BHW
         (bool, True where the old view supplies the pixel).
     """
-    if frames_BHW3.ndim != 4 or frames_BHW3.shape[1:] != (cam.height, cam.width, 3):
-        raise ValueError(f"frames must be (B, {cam.height}, {cam.width}, 3), got {tuple(frames_BHW3.shape)}")
+    _check_frames(frames_BHW3, cam)
     if actions_B2.shape != (frames_BHW3.shape[0], 2):
         raise ValueError(f"actions must be (B, 2) [speed, yaw_rate], got {tuple(actions_B2.shape)}")
-    uv, valid = source_pixels(cam, actions_B2.float().to(frames_BHW3.device), dt_s)
+    return warp_frames(frames_BHW3, *source_pixels(cam, actions_B2.float().to(frames_BHW3.device), dt_s), cam)
+
+
+def reproject_pose(
+    frames_BHW3: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, dyaw: torch.Tensor, cam: CameraModel
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`reproject` to a relative ego pose (each (B,), e.g. from :func:`compose_motion`)."""
+    _check_frames(frames_BHW3, cam)
+    d = frames_BHW3.device
+    return warp_frames(frames_BHW3, *source_pixels_pose(cam, dx.to(d), dy.to(d), dyaw.to(d)), cam)
+
+
+def warp_frames(
+    frames_BHW3: torch.Tensor, uv: torch.Tensor, valid: torch.Tensor, cam: CameraModel
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``frames_BHW3`` at source pixels ``uv`` (B, H, W, 2); returns the warped frames and ``valid``."""
     grid = torch.stack([uv[..., 0] / cam.width * 2 - 1, uv[..., 1] / cam.height * 2 - 1], dim=-1)
     x = frames_BHW3.permute(0, 3, 1, 2).float()
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -25,6 +25,8 @@ import torch
 
 from drivedreamer_env.models.stpt import STPT, STPTCache
 
+DECODINGS = ("plain", "warp")
+
 
 @dataclass
 class SamplerConfig:
@@ -32,6 +34,19 @@ class SamplerConfig:
     temperature: float = 1.0  # 0 = greedy
     guidance_scale: float = 1.0  # 1 = no classifier-free guidance
     confidence_noise: float = 1.0  # scale of the annealed Gumbel noise on confidences
+    # "plain": every frame from a fully masked grid; "warp": warp-then-refine, each frame starts from the
+    # previous frame reprojected by the action (trusted tokens kept, the rest filled; needs the model's camera)
+    decoding: str = "plain"
+    warp_remask: float = 0.0  # warp: share of the trusted proposal tokens masked anyway and re-predicted
+    refine: bool = False  # warp: a last pass replaces the kept proposal tokens by the model's most likely tokens
+
+    def __post_init__(self) -> None:
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"SamplerConfig.decoding must be one of {DECODINGS}, got {self.decoding!r}")
+        if not 0.0 <= self.warp_remask <= 1.0:
+            raise ValueError(f"SamplerConfig.warp_remask must be in [0, 1], got {self.warp_remask}")
+        if self.steps < 1:
+            raise ValueError(f"SamplerConfig.steps must be >= 1, got {self.steps}")
 
 
 Generators = torch.Generator | Sequence[torch.Generator]
@@ -210,10 +225,14 @@ class Rollout:
         self._push_actions(self._rows(action.float())[:, None])
 
     @torch.no_grad()
-    def sample(self, generators: Generators, given: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, generators: Generators, given: torch.Tensor | None = None, revisable: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Generate the next frame's tokens (B, h, w) and append it to the cache.
 
-        ``given`` (B, h, w) may fix some tokens (``mask_id`` elsewhere).
+        ``given`` (B, h, w) may fix some tokens (``mask_id`` elsewhere). With ``cfg.refine``, the given tokens
+        where ``revisable`` (B, h, w) is True (default: all given) are revised by one more pass over the filled
+        frame, which takes the model's most likely token there (a warp proposal's tokens may be wrong).
         """
         c = self.model.cfg
         b = self.batch
@@ -226,6 +245,11 @@ class Rollout:
             return _guided(logits, self.cfg.guidance_scale) if self.guided else logits
 
         tokens = maskgit_fill(logits_fn, start.reshape(b, -1), c.mask_id, self.cfg, generators)
+        if self.cfg.refine and given is not None:
+            fixed = start.reshape(b, -1) != c.mask_id
+            if revisable is not None:
+                fixed = fixed & revisable.to(self.device).reshape(b, -1)
+            tokens = torch.where(fixed, logits_fn(tokens).argmax(-1), tokens)
         tokens = tokens.reshape(b, c.grid_h, c.grid_w)
         self.observe(tokens[:, None])
         return tokens

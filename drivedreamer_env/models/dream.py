@@ -1,0 +1,68 @@
+"""One dreamt step: the action, the sampler's decoding (plain MaskGIT or warp-then-refine) and the decoded frame.
+
+Every consumer of a rollout (the env, the evaluations, the counterfactual report) steps through
+:func:`dream_step`, so the decoding the sampler config names is the decoding they all get.
+
+Warp-then-refine (``SamplerConfig.decoding == "warp"``): the previous dreamt frame is reprojected by the commanded
+ego motion with the checkpoint's camera and encoded; its trusted tokens (inside the old view) are kept, except a
+random ``warp_remask`` share, and MaskGIT fills the rest (new content at the borders). The ego motion is then
+carried by geometry, exactly, and the STPT supplies what geometry cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from drivedreamer_env.models.proposal import Proposal, proposal_start, warp_proposal
+from drivedreamer_env.models.reprojection import CameraModel
+from drivedreamer_env.models.sampler import Generators, Rollout
+from drivedreamer_env.models.tokenizer import VisualTokenizer
+
+
+@dataclass
+class DreamStep:
+    tokens: torch.Tensor  # (B, h, w) int64 tokens of the new frame
+    frames: np.ndarray  # (B, H, W, 3) uint8 decoded new frame
+    proposal: Proposal | None  # the warp proposal it started from (warp decoding), else None
+
+
+def _decode(tokenizer: VisualTokenizer, tokens_Bhw: torch.Tensor) -> np.ndarray:
+    return tokenizer.decode(tokens_Bhw[:, None])[:, 0].cpu().numpy()
+
+
+@torch.no_grad()
+def dream_step(
+    rollout: Rollout,
+    tokenizer: VisualTokenizer,
+    camera: CameraModel | None,
+    prev_frames: np.ndarray,
+    actions_B2: torch.Tensor,
+    dt_s: float,
+    generators: Generators,
+) -> DreamStep:
+    """Set the latest frame's canonical actions ``[speed m/s, yaw_rate rad/s]`` (B, 2), dream the next frame.
+
+    Args:
+        rollout: the rollout whose cache holds the past (its ``cfg`` names the decoding).
+        tokenizer: the checkpoint's tokenizer.
+        camera: the checkpoint's camera (needed by warp decoding).
+        prev_frames: (B, H, W, 3) uint8, the latest frame of every row (decoded, as the rollout holds it).
+        dt_s: the step length [s].
+        generators: one ``torch.Generator`` per row (or one for all).
+    """
+    cfg = rollout.cfg
+    actions_B2 = actions_B2.float()
+    rollout.act(actions_B2)
+    if cfg.decoding == "plain":
+        tokens = rollout.sample(generators)
+        return DreamStep(tokens, _decode(tokenizer, tokens), None)
+    if camera is None:
+        raise ValueError("warp decoding needs the checkpoint's camera (config.json 'camera'); use decoding='plain'")
+    prev = torch.from_numpy(np.ascontiguousarray(prev_frames))
+    proposal = warp_proposal(tokenizer, prev, actions_B2, dt_s, camera)
+    start = proposal_start(proposal, cfg.warp_remask, rollout.model.cfg.mask_id, generators)
+    tokens = rollout.sample(generators, given=start)
+    return DreamStep(tokens, _decode(tokenizer, tokens), proposal)
