@@ -45,7 +45,7 @@ def cmd_data_sim(args: argparse.Namespace) -> int:
             episodes = write_shards(clips, args.out, cfg)
             frames = sum(e["frames"] for e in episodes)
         else:
-            from drivedreamer_env.sim.nuscenes_export import export_nuscenes
+            from drivedreamer_env.nuscenes.writer import export_nuscenes
 
             clips = list(clips)
             export_nuscenes(clips, args.out, version=args.version, geometry=cfg.geometry, overwrite=args.overwrite)
@@ -136,8 +136,8 @@ def cmd_data_tokenize(args: argparse.Namespace) -> int:
     """Encode a clip source once with a tokenizer checkpoint into token shards."""
     from tqdm import tqdm
 
-    from drivedreamer_env.data.tokens import tokenize_source
     from drivedreamer_env.models.checkpoint import load_tokenizer
+    from drivedreamer_env.sources.tokenize import tokenize_source
 
     tokenizer = load_tokenizer(args.checkpoint)
     with tqdm(desc="clips", unit="clip") as bar:
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true", help="replace an existing nuScenes export in --out")
     sim.set_defaults(func=cmd_data_sim)
 
-    from drivedreamer_env.data.nuscenes_cli import add_parser as add_data_nuscenes
+    from drivedreamer_env.nuscenes.cli import add_parser as add_data_nuscenes
 
     add_data_nuscenes(data)
 

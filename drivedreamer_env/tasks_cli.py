@@ -23,7 +23,7 @@ def load_input(args: argparse.Namespace, frames_needed: int) -> tuple[np.ndarray
             raise ValueError(f"could not read image {args.image} (expected a PNG or JPEG file)")
         return img[None, :, :, ::-1].copy(), "", None
     if args.video:
-        from drivedreamer_env.data.sources import open_source
+        from drivedreamer_env.sources import open_source
 
         clip = next(iter(open_source(args.video)))
         return clip.frames, clip.text, clip.actions if clip.meta.get("has_actions", True) else None

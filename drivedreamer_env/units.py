@@ -179,3 +179,16 @@ def step_speed_yaw_rate(
     sign = np.where(along < 0, -1.0, 1.0)
     speed = sign * np.linalg.norm(d_xy, axis=-1) * arc_per_chord / dt
     return speed, 2.0 * half_turn / dt
+
+
+def steering_wheel_deg_to_yaw_rate(
+    steering_wheel_deg: ArrayLike, speed_mps: ArrayLike, geometry: VehicleGeometry
+) -> NDArray[np.float64]:
+    """CAN-bus steering-wheel angle [deg, + left] -> yaw rate [rad/s, + left] through the bicycle model.
+
+    The road-wheel angle is the steering-wheel angle over ``geometry.steering_ratio``; the yaw rate is
+    ``v tan(delta) / L`` with ``L = geometry.wheelbase_m``. Every steering-wheel reader (the CAN bus, a video's
+    action CSV) converts through this one function.
+    """
+    road_wheel_rad = steering_wheel_deg_to_road_wheel_rad(steering_wheel_deg, geometry.steering_ratio)
+    return steering_to_yaw_rate(road_wheel_rad, speed_mps, geometry.wheelbase_m)

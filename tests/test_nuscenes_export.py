@@ -20,17 +20,12 @@ from nuscenes.utils.splits import create_splits_scenes
 from pyquaternion import Quaternion
 
 from drivedreamer_env.data.clip import Clip
+from drivedreamer_env.nuscenes.schema import CAN_BLACKLIST, NUSCENES_MINI_SCENES, TABLES
+from drivedreamer_env.nuscenes.writer import NuScenesExportError, export_nuscenes
+from drivedreamer_env.nuscenes.writer.constants import MARKER_FILE
+from drivedreamer_env.nuscenes.writer.episode import select_keyframes
+from drivedreamer_env.nuscenes.writer.naming import scene_names
 from drivedreamer_env.sim.ego import integrate_pose
-from drivedreamer_env.sim.nuscenes_export import (
-    CAN_BLACKLIST,
-    MARKER_FILE,
-    NUSCENES_MINI_SCENES,
-    TABLES,
-    NuScenesExportError,
-    export_nuscenes,
-    scene_names,
-    select_keyframes,
-)
 from drivedreamer_env.units import (
     VehicleGeometry,
     quaternion_to_yaw,

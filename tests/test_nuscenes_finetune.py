@@ -17,15 +17,15 @@ from safetensors.numpy import load_file
 pytest.importorskip("nuscenes")
 
 from drivedreamer_env.cli import main
-from drivedreamer_env.data.nuscenes import NuScenesError
 from drivedreamer_env.eval.clip_eval import evaluate_clips
 from drivedreamer_env.models.checkpoint import save_component
 from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.text import TextEncoderConfig
 from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
+from drivedreamer_env.nuscenes.reader import NuScenesError
+from drivedreamer_env.nuscenes.writer import export_nuscenes
 from drivedreamer_env.sim.config import CameraConfig, SimConfig
-from drivedreamer_env.sim.nuscenes_export import export_nuscenes
 from drivedreamer_env.sim.record import record_episodes
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +21,15 @@ from drivedreamer_env.cli import main
 from drivedreamer_env.data.captions import normalize_caption
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.data.ego_motion import SignalCoverageError, frame_actions, signal_at_step_midpoints
-from drivedreamer_env.data.nuscenes import NuScenesError, NuScenesSource, NuScenesWarning
 from drivedreamer_env.data.shards import ShardSource
-from drivedreamer_env.data.sources import open_source
 from drivedreamer_env.data.windowing import resample
+from drivedreamer_env.nuscenes.reader import NuScenesError, NuScenesSource, NuScenesWarning
+from drivedreamer_env.nuscenes.schema import NUSCENES_MINI_SCENES
+from drivedreamer_env.nuscenes.writer import export_nuscenes
 from drivedreamer_env.sim.config import CameraConfig, SimConfig
-from drivedreamer_env.sim.nuscenes_export import NUSCENES_MINI_SCENES, export_nuscenes
 from drivedreamer_env.sim.record import record_episode
 from drivedreamer_env.sim.simulator import Simulator
+from drivedreamer_env.sources import open_source
 from drivedreamer_env.units import step_speed_yaw_rate
 
 CAM = CameraConfig(width=96, height=54)  # 16:9, like nuScenes: the adapter centre-crops to 2:1
@@ -254,3 +257,14 @@ def test_caption_normalisation_uses_the_simulator_vocabulary():
         normalize_caption("Heavy rain, intersection, heavy traffic") == "day, heavy rain, intersection, heavy traffic"
     )
     assert normalize_caption("Wait at intersection, peds") == "day, clear, wait at intersection, peds"
+
+
+def test_the_devkit_is_imported_only_when_a_dataroot_is_read():
+    code = (
+        "import sys\n"
+        "import drivedreamer_env.cli, drivedreamer_env.sources, drivedreamer_env.sources.token_cache\n"
+        "import drivedreamer_env.nuscenes.reader, drivedreamer_env.nuscenes.writer, drivedreamer_env.nuscenes.shards\n"
+        "drivedreamer_env.cli.build_parser()\n"
+        "sys.exit(int('nuscenes' in sys.modules))\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

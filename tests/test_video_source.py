@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import pytest
 
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.data.shards import ShardSource, write_clip, write_manifest
-from drivedreamer_env.data.sources import ClipSource, DataSpecError, open_source
 from drivedreamer_env.data.video import VideoSource, VideoSourceError
-from drivedreamer_env.units import VehicleGeometry
+from drivedreamer_env.nuscenes.schema import TABLES
+from drivedreamer_env.sources import ClipSource, DataSpecError, open_source
+from drivedreamer_env.units import VehicleGeometry, steering_wheel_deg_to_yaw_rate
 
 H, W, N_FRAMES, FPS = 64, 128, 12, 10.0
 BAR_PX = 8  # frame i has a white vertical bar at columns [8i, 8i + 8) on a red background
@@ -102,18 +104,24 @@ def test_csv_with_absolute_times_offsets_the_frame_clock(mp4: Path, tmp_path: Pa
     np.testing.assert_allclose(clip.actions[:6, 0], 1.0 + 2.0 * np.arange(6) / FPS, rtol=1e-6)
 
 
-@pytest.mark.parametrize("column", ["steering_angle", "steering_angle_deg"])
+@pytest.mark.parametrize("column", ["steering_angle", "steering_angle_deg", "steering_wheel_deg"])
 def test_steering_angle_becomes_bicycle_yaw_rate(folder: Path, tmp_path: Path, column: str) -> None:
-    geometry = VehicleGeometry(wheelbase_m=3.0)
+    geometry = VehicleGeometry(wheelbase_m=3.0, steering_ratio=15.0)
     speed = np.array([0.0, 5.0, 10.0, 10.0, 20.0])
-    steer_rad = np.array([0.1, 0.1, -0.2, 0.05, 0.0])  # positive = left
-    steer_col = np.rad2deg(steer_rad) if column.endswith("_deg") else steer_rad
+    steer_rad = np.array([0.1, 0.1, -0.2, 0.05, 0.0])  # road-wheel angle, positive = left
+    steer_col = {
+        "steering_angle": steer_rad,
+        "steering_angle_deg": np.rad2deg(steer_rad),
+        "steering_wheel_deg": np.rad2deg(steer_rad) * geometry.steering_ratio,  # the CAN-bus quantity
+    }[column]
     rows = [(0.1 * i, speed[i], steer_col[i]) for i in range(5)]
     csv = write_csv(tmp_path / "a.csv", f"timestamp,speed,{column}", rows)
     clip = next(iter(VideoSource(folder, actions_csv=csv, geometry=geometry)))
     expected = speed * np.tan(steer_rad) / geometry.wheelbase_m
     np.testing.assert_allclose(clip.actions[:, 1], expected, rtol=1e-5, atol=1e-7)
     assert clip.actions[1, 1] > 0 > clip.actions[2, 1]  # left steer turns left
+    if column == "steering_wheel_deg":  # the one conversion the nuScenes CAN reader uses too
+        np.testing.assert_allclose(steering_wheel_deg_to_yaw_rate(steer_col, speed, geometry), expected, rtol=1e-12)
 
 
 def test_folder_is_natural_order_at_given_fps(folder: Path) -> None:
@@ -243,6 +251,18 @@ def test_open_source_rejects_unknown_and_nuscenes(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(DataSpecError, match="not a recognised data source"):
         open_source(str(tmp_path / "notes.txt"))
+
+
+def test_a_nuscenes_dataroot_without_the_devkit_says_how_to_install_it(tmp_path: Path, monkeypatch) -> None:
+    version = tmp_path / "v1.0-mini"
+    version.mkdir()
+    for table in TABLES:
+        (version / f"{table}.json").write_text("[]")
+    devkit = [m for m in sys.modules if m == "nuscenes" or m.startswith("nuscenes.")]
+    for name in {*devkit, "nuscenes", "nuscenes.nuscenes", "nuscenes.can_bus.can_bus_api", "nuscenes.utils.splits"}:
+        monkeypatch.setitem(sys.modules, name, None)  # as if the optional extra were not installed
+    with pytest.raises(ImportError, match=r"official devkit: pip install 'drivedreamer-env\[nuscenes\]'"):
+        open_source(f"nuscenes:{tmp_path}")
 
 
 def test_no_warning_for_clean_sources(folder: Path) -> None:

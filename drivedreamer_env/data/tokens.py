@@ -1,20 +1,20 @@
-"""Pre-tokenized shards: each clip's frames encoded once by the tokenizer, so world-model epochs are cheap.
+"""The token-shard format: each clip's frames encoded once by the tokenizer, so world-model epochs are cheap.
 
 Layout: ``DIR/manifest.json`` (format ``drivedreamer-tokens``, the tokenizer's config and checkpoint path) and one
 ``<name>.safetensors`` per clip with ``tokens`` (T, h, w) int16, ``actions`` (T, 2), ``timestamps`` (T,) and, when
 the source has them, ``events`` (T, E) float32 labels named in the manifest. Text and meta live in the header.
+Encoding a clip source into this format is :func:`drivedreamer_env.sources.tokenize.tokenize_source`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
@@ -35,70 +35,68 @@ class TokenClip:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-@torch.no_grad()
-def tokenize_source(
-    tokenizer: Any,
-    spec: str,
-    out_dir: str | Path,
+def write_token_clip(
+    path: str | Path,
+    tokens: np.ndarray,
+    actions: np.ndarray,
+    timestamps: np.ndarray,
+    text: str,
+    meta: dict[str, Any],
+    events: np.ndarray | None = None,
+) -> None:
+    """Write one token shard atomically.
+
+    Args:
+        path: the ``.safetensors`` file to write.
+        tokens: (T, h, w) integer token ids (stored as int16).
+        actions: (T, 2) ``[speed m/s, yaw_rate rad/s]`` (stored as float32).
+        timestamps: (T,) [s].
+        text: the caption.
+        meta: JSON-serialisable clip meta (stored in the header).
+        events: (T, E) float32 labels in ``EVENT_NAMES`` order, or None when the source has none.
+    """
+    tensors = {
+        "tokens": np.asarray(tokens).astype(np.int16),
+        "actions": np.asarray(actions).astype(np.float32),
+        "timestamps": timestamps,
+    }
+    if events is not None:
+        tensors["events"] = events
+    with atomic_path(Path(path)) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "text": text, "meta": json.dumps(meta)})
+
+
+def write_token_manifest(
+    directory: str | Path,
+    episodes: list[dict[str, Any]],
+    source: str,
+    fps: float | None,
     tokenizer_checkpoint: str,
-    fps: float | None = None,
-    batch_size: int = 64,
-    progress: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Encode every clip of ``spec`` and write token shards plus a manifest to ``out_dir``."""
-    import dataclasses
+    tokenizer_config: dict[str, Any],
+) -> None:
+    """Write ``directory/manifest.json`` of a token-shard directory.
 
-    from drivedreamer_env.data.sources import open_source
-    from drivedreamer_env.data.windowing import resample, resize_crop
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = tokenizer.cfg
-    episodes: list[dict[str, Any]] = []
-    for i, clip in enumerate(open_source(spec)):
-        if fps is not None:
-            clip = resample(clip, fps)
-        frames = (
-            clip.frames
-            if clip.resolution == (cfg.height, cfg.width)
-            else resize_crop(clip.frames, (cfg.height, cfg.width))
-        )
-        chunks = [
-            tokenizer.encode(torch.from_numpy(frames[j : j + batch_size])[None]).tokens[0]
-            for j in range(0, len(frames), batch_size)
-        ]
-        tensors = {
-            "tokens": torch.cat(chunks).numpy().astype(np.int16),
-            "actions": clip.actions.astype(np.float32),
-            "timestamps": clip.timestamps,
-        }
-        labels = clip.meta.get("labels", {})
-        has_events = all(name in labels for name in EVENT_NAMES)
-        if has_events:
-            tensors["events"] = np.stack([np.asarray(labels[n], np.float32) for n in EVENT_NAMES], axis=-1)
-        name = f"clip_{i:06d}.safetensors"
-        meta = {k: clip.meta[k] for k in ("source", "scene", "seed", "has_actions") if k in clip.meta}
-        with atomic_path(out / name) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": FORMAT, "text": clip.text, "meta": json.dumps(meta)})
-        episodes.append({"file": name, "frames": len(frames), "caption": clip.text, "events": has_events})
-        write_json(
-            out / "manifest.json",
-            {
-                "format": FORMAT,
-                "version": 1,
-                "source": spec,
-                "fps": fps,
-                "tokenizer_checkpoint": tokenizer_checkpoint,
-                "tokenizer": dataclasses.asdict(cfg),
-                "event_names": list(EVENT_NAMES),
-                "episodes": episodes,
-            },
-        )
-        if progress:
-            progress(1)
-    if not episodes:
-        raise ValueError(f"data source {spec!r} yielded no clips to tokenize")
-    return episodes
+    Args:
+        directory: the token-shard directory.
+        episodes: one entry per shard: ``file``, ``frames``, ``caption``, ``events`` (has event labels).
+        source: the ``--data`` spec the clips came from.
+        fps: the frame rate the clips were resampled to [Hz], or None when kept as they were.
+        tokenizer_checkpoint: the checkpoint whose tokenizer encoded them.
+        tokenizer_config: that tokenizer's config as a dict.
+    """
+    write_json(
+        Path(directory) / "manifest.json",
+        {
+            "format": FORMAT,
+            "version": 1,
+            "source": source,
+            "fps": fps,
+            "tokenizer_checkpoint": tokenizer_checkpoint,
+            "tokenizer": tokenizer_config,
+            "event_names": list(EVENT_NAMES),
+            "episodes": episodes,
+        },
+    )
 
 
 def read_token_manifest(directory: str | Path) -> dict[str, Any]:

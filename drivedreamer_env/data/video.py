@@ -35,7 +35,7 @@ from drivedreamer_env.units import (
     deg_to_rad,
     kmh_to_mps,
     steering_to_yaw_rate,
-    steering_wheel_deg_to_road_wheel_rad,
+    steering_wheel_deg_to_yaw_rate,
 )
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -143,11 +143,8 @@ def _yaw_rate(turn: np.ndarray, column: str, speed_mps: np.ndarray, geometry: Ve
     if column == "yaw_rate":
         return turn
     if column == "steering_wheel_deg":
-        steer_rad = steering_wheel_deg_to_road_wheel_rad(turn, geometry.steering_ratio)
-    elif column == "steering_angle_deg":
-        steer_rad = deg_to_rad(turn)
-    else:
-        steer_rad = turn
+        return steering_wheel_deg_to_yaw_rate(turn, speed_mps, geometry)
+    steer_rad = deg_to_rad(turn) if column == "steering_angle_deg" else turn  # road-wheel angle [rad]
     return steering_to_yaw_rate(steer_rad, speed_mps, geometry.wheelbase_m)
 
 

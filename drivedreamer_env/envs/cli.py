@@ -21,7 +21,7 @@ def _start(spec: str) -> Any:
         if not path.is_file():
             raise FileNotFoundError(f"--start image {spec!r} does not exist")
         return str(path)
-    from drivedreamer_env.data.sources import open_source
+    from drivedreamer_env.sources import open_source
 
     for clip in open_source(spec):
         return clip

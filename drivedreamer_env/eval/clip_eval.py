@@ -42,7 +42,7 @@ def clip_windows(
     Returns:
         frames (N, length, H, W, 3) uint8, actions (N, length, 2), captions, and "scene@start" labels.
     """
-    from drivedreamer_env.data.sources import open_source
+    from drivedreamer_env.sources import open_source
 
     frames, actions, texts, labels = [], [], [], []
     for clip in open_source(spec):

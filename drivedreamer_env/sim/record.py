@@ -1,9 +1,14 @@
-"""Recording simulator episodes as ``Clip`` s and writing them as shards or a nuScenes-format dataset."""
+"""Recording simulator episodes as ``Clip`` s and writing them as clip shards.
+
+The nuScenes-format writer of the same clips is :func:`drivedreamer_env.nuscenes.writer.export_nuscenes`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,10 +16,45 @@ from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.data.shards import write_clip, write_manifest
 from drivedreamer_env.sim.config import SimConfig
 from drivedreamer_env.sim.policies import MixedPolicy
-from drivedreamer_env.sim.simulator import LABEL_NAMES, Simulator
+from drivedreamer_env.sim.simulator import LABEL_NAMES, Labels, Simulator
 from drivedreamer_env.sim.world import START_S_M
 
 MIN_EPISODE_FRAMES = 8
+CENTERLINE_EVERY = 4  # keep every 4th centreline point in the meta: every 2 m is plenty for maps
+
+
+@dataclass
+class _Track:
+    """What a recording accumulates: one row per kept frame (and per action, which may repeat at the end)."""
+
+    frames: list[np.ndarray] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # [s]
+    poses: list[tuple[float, float, float]] = field(default_factory=list)  # x [m], y [m], yaw [rad]
+    actions: list[tuple[float, float]] = field(default_factory=list)  # speed [m/s], yaw rate [rad/s]
+    steer: list[float] = field(default_factory=list)  # road-wheel angle [rad]
+    labels: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in LABEL_NAMES})
+
+    def keep_frame(self, sim: Simulator, frame: np.ndarray, labels: Labels) -> None:
+        st = sim.state
+        self.frames.append(frame)
+        self.times.append(st.time_s)
+        self.poses.append((st.ego.x, st.ego.y, st.ego.yaw))
+        for name in LABEL_NAMES:
+            self.labels[name].append(getattr(labels, name))
+
+    def keep_action(self, sim: Simulator) -> None:
+        """The ego's speed and yaw rate after a step: what moved it from the last kept frame to the next."""
+        self.actions.append((sim.state.ego.speed, sim.state.ego.yaw_rate))
+        self.steer.append(sim.state.ego.steer)
+
+    def repeat_action(self) -> None:
+        self.actions.append(self.actions[-1])
+        self.steer.append(self.steer[-1])
+
+    def label_arrays(self, lanes_per_direction: int) -> dict[str, np.ndarray]:
+        """Per-frame labels (T,) float32: the simulator's, plus ``steer_rad`` and ``lane_count``."""
+        lab = {**self.labels, "steer_rad": self.steer, "lane_count": [lanes_per_direction] * len(self.frames)}
+        return {k: np.asarray(v, dtype=np.float32) for k, v in lab.items()}
 
 
 def record_episode(sim: Simulator, seed: int, steps: int, policy_seed: int | None = None) -> Clip:
@@ -28,40 +68,37 @@ def record_episode(sim: Simulator, seed: int, steps: int, policy_seed: int | Non
     frame, labels = sim.reset(seed)
     rng = np.random.default_rng(seed if policy_seed is None else policy_seed)
     policy = MixedPolicy(rng, sim)
-    frames, actions, poses, steer, times = [], [], [], [], []
+    track = _Track()
     termination = ""
-    lab = {name: [] for name in (*LABEL_NAMES, "steer_rad", "lane_count")}
-
-    def keep_frame() -> None:
-        st = sim.state
-        frames.append(frame)
-        times.append(st.time_s)
-        poses.append((st.ego.x, st.ego.y, st.ego.yaw))
-        for name in LABEL_NAMES:
-            lab[name].append(getattr(labels, name))
-
     for _ in range(steps):
-        keep_frame()
+        track.keep_frame(sim, frame, labels)
         result = sim.step(policy())
-        actions.append((sim.state.ego.speed, sim.state.ego.yaw_rate))
-        steer.append(sim.state.ego.steer)
+        track.keep_action(sim)
         frame, labels = result.frame, result.labels
         if result.terminated:
             termination = "collision" if labels.collision else "off_road"
-            if len(frames) < steps:
+            if len(track.frames) < steps:
                 # keep the terminal frame: it carries the off-road / collision label the event heads learn
                 # from; nothing follows it, so its action row repeats the last one
-                keep_frame()
-                actions.append(actions[-1])
-                steer.append(steer[-1])
+                track.keep_frame(sim, frame, labels)
+                track.repeat_action()
             break
-    n = len(frames)
-    lab["steer_rad"] = steer
-    lab["lane_count"] = [sim.world.road.lanes_per_direction] * n
+    meta = {
+        **_episode_meta(sim, seed),
+        "terminated_early": len(track.frames) < steps,
+        "termination": termination,
+        "labels": track.label_arrays(sim.world.road.lanes_per_direction),
+        "poses": np.asarray(track.poses, dtype=np.float64),
+    }
+    actions = np.asarray(track.actions, np.float32)
+    return Clip(np.stack(track.frames), np.asarray(track.times), actions, sim.world.caption, meta)
+
+
+def _episode_meta(sim: Simulator, seed: int) -> dict[str, Any]:
+    """The episode's fixed meta: ids, camera model, road geometry, style and time step."""
     world = sim.world
     road = world.road
-    every = 4  # centreline every 2 m is plenty for maps
-    meta = {
+    return {
         "source": "procdrive",
         "scene": f"procdrive-{seed:07d}",
         "seed": int(seed),
@@ -73,7 +110,7 @@ def record_episode(sim: Simulator, seed: int, steps: int, policy_seed: int | Non
             "pitch_rad": sim.camera.pitch_rad,
         },
         "road": {
-            "centerline": road.xy[::every].tolist(),
+            "centerline": road.xy[::CENTERLINE_EVERY].tolist(),
             "half_width_m": road.paved_half_width_m,
             "lanes_per_direction": road.lanes_per_direction,
             "lane_width_m": road.lane_width_m,
@@ -81,12 +118,7 @@ def record_episode(sim: Simulator, seed: int, steps: int, policy_seed: int | Non
         "style": dict(world.style.__dict__),
         "start_s_m": START_S_M,
         "dt_s": sim.cfg.dt_s,
-        "terminated_early": n < steps,
-        "termination": termination,
-        "labels": {k: np.asarray(v, dtype=np.float32) for k, v in lab.items()},
-        "poses": np.asarray(poses, dtype=np.float64),
     }
-    return Clip(np.stack(frames), np.asarray(times), np.asarray(actions, np.float32), world.caption, meta)
 
 
 def record_episodes(

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from drivedreamer_env.data.sources import open_source
 from drivedreamer_env.data.windowing import resize_crop
+from drivedreamer_env.sources import open_source
 
 
 class FrameDataset(Dataset):

@@ -16,7 +16,6 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from drivedreamer_env.config import ConfigError, from_dict
-from drivedreamer_env.data.token_cache import resolve_token_dir
 from drivedreamer_env.data.tokens import TokenClip, TokenShardSource
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.models.checkpoint import (
@@ -31,6 +30,7 @@ from drivedreamer_env.models.checkpoint import (
 from drivedreamer_env.models.masking import MaskConfig, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.text import text_inputs
+from drivedreamer_env.sources.token_cache import resolve_token_dir
 from drivedreamer_env.training.loop import ResumeMixin, fit_resumable, warmup_cosine
 
 
@@ -230,7 +230,7 @@ def train_world_model(
     Args:
         cfg: the run's config. With ``init`` its ``model`` section is replaced by the checkpoint's architecture.
         data: token shards (``tokens:DIR`` or DIR), or any clip source (``nuscenes:DIR``, ``sim:DIR``, ...), which
-            is encoded once with ``init``'s tokenizer and cached (see :mod:`drivedreamer_env.data.token_cache`).
+            is encoded once with ``init``'s tokenizer and cached (see :mod:`drivedreamer_env.sources.token_cache`).
         out_dir: checkpoint directory; resumed when it holds training state.
         init: checkpoint directory whose world model (and tokenizer) the run starts from.
         fast_dev_run: one batch of train and val, nothing saved.

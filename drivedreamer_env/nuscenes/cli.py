@@ -12,8 +12,8 @@ def cmd_data_nuscenes(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from drivedreamer_env.data.nuscenes import NuScenesSource, NuScenesWarning
-    from drivedreamer_env.data.nuscenes_shards import write_nuscenes_shards
+    from drivedreamer_env.nuscenes.reader import NuScenesSource, NuScenesWarning
+    from drivedreamer_env.nuscenes.shards import write_nuscenes_shards
     from drivedreamer_env.units import VehicleGeometry
 
     source = NuScenesSource(

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from drivedreamer_env.nuscenes.writer.constants import BRAKE_BAR_PER_MPS2, GEAR_DRIVE, GRAVITY_MPS2, THROTTLE_PER_MPS2
+from drivedreamer_env.nuscenes.writer.episode import Episode
+from drivedreamer_env.nuscenes.writer.map_raster import MapPlan
 from drivedreamer_env.sim.ego import integrate_pose
-from drivedreamer_env.sim.nuscenes.constants import BRAKE_BAR_PER_MPS2, GEAR_DRIVE, GRAVITY_MPS2, THROTTLE_PER_MPS2
-from drivedreamer_env.sim.nuscenes.episode import Episode
-from drivedreamer_env.sim.nuscenes.map_raster import MapPlan
 from drivedreamer_env.units import (
     VehicleGeometry,
     deg_to_rad,
@@ -40,19 +40,39 @@ def can_files(ep: Episode, plan: MapPlan, geometry: VehicleGeometry) -> dict[str
     utimes = ep.utimes + half_us
     t = ep.t_s + half_us / 1e6  # message times [s]
     accel = np.gradient(ep.speed_mps, t) if n > 1 else np.zeros(n)  # longitudinal [m/s^2]
-    lateral = ep.speed_mps * ep.yaw_rate_rps  # centripetal [m/s^2], + left
     steering_deg = road_wheel_rad_to_steering_wheel_deg(ep.steer_rad, geometry.steering_ratio)
-    steering_speed = np.gradient(steering_deg, t) if n > 1 else np.zeros(n)  # [deg/s]
-    brake = np.clip(np.round(-accel * BRAKE_BAR_PER_MPS2), 0, 126).astype(int)
-    throttle = np.clip(np.round(accel * THROTTLE_PER_MPS2), 0, 1000).astype(int)
+    steering_rad = deg_to_rad(steering_deg)  # steering-wheel angle, as steeranglefeedback reports it
+    steer_feedback = [
+        {"utime": int(utimes[i]), "value": float(steering_rad[i])} for i in range(n)
+    ]  # steering-wheel angle [rad], + left
+    route = (_lane_route(ep.road_runs, ep.poses[:, :2]) + plan.offset_m).tolist()
+    timespan = float(t[-1] - t[0]) if n > 1 else 0.0
+    stats = {
+        "message_count": n,
+        "message_freq": (n - 1) / timespan if timespan > 0 else 0.0,
+        "timespan": timespan,
+    }
+    return {
+        "pose": _pose_messages(ep, plan, utimes, half_us, accel),
+        "steeranglefeedback": steer_feedback,
+        "vehicle_monitor": _vehicle_monitor_messages(ep, utimes, t, accel, steering_deg),
+        "route": route,
+        "meta": {"pose": stats, "steeranglefeedback": stats, "vehicle_monitor": stats},
+    }
+
+
+def _pose_messages(
+    ep: Episode, plan: MapPlan, utimes: np.ndarray, half_us: np.ndarray, accel: np.ndarray
+) -> list[dict[str, Any]]:
+    """``pose`` messages: the exact arc pose at each step's midpoint, in the global frame."""
+    n = len(utimes)
     mid = np.array(
         [integrate_pose(*ep.poses[i], ep.speed_mps[i], ep.yaw_rate_rps[i], half_us[i] / 1e6) for i in range(n)]
     )  # (T, 3) x, y, yaw on the step's arc
     xy = mid[:, :2] + plan.offset_m
     quats = yaw_to_quaternion(mid[:, 2])
-    speed_kmh = mps_to_kmh(ep.speed_mps)
-    yaw_rate_dps = rad_to_deg(ep.yaw_rate_rps)
-    pose = [
+    lateral = ep.speed_mps * ep.yaw_rate_rps  # centripetal [m/s^2], + left
+    return [
         {
             "utime": int(utimes[i]),
             "pos": [float(xy[i, 0]), float(xy[i, 1]), 0.0],
@@ -63,7 +83,19 @@ def can_files(ep: Episode, plan: MapPlan, geometry: VehicleGeometry) -> dict[str
         }
         for i in range(n)
     ]
-    monitor = [
+
+
+def _vehicle_monitor_messages(
+    ep: Episode, utimes: np.ndarray, t: np.ndarray, accel: np.ndarray, steering_deg: np.ndarray
+) -> list[dict[str, Any]]:
+    """``vehicle_monitor`` messages: speed [km/h], steering-wheel angle [deg], yaw rate [deg/s], pedal proxies."""
+    n = len(utimes)
+    steering_speed = np.gradient(steering_deg, t) if n > 1 else np.zeros(n)  # [deg/s]
+    brake = np.clip(np.round(-accel * BRAKE_BAR_PER_MPS2), 0, 126).astype(int)
+    throttle = np.clip(np.round(accel * THROTTLE_PER_MPS2), 0, 1000).astype(int)
+    speed_kmh = mps_to_kmh(ep.speed_mps)
+    yaw_rate_dps = rad_to_deg(ep.yaw_rate_rps)
+    return [
         {
             "utime": int(utimes[i]),
             "vehicle_speed": float(speed_kmh[i]),
@@ -79,24 +111,6 @@ def can_files(ep: Episode, plan: MapPlan, geometry: VehicleGeometry) -> dict[str
         }
         for i in range(n)
     ]
-    steering_rad = deg_to_rad(steering_deg)  # steering-wheel angle, as steeranglefeedback reports it
-    steer_feedback = [
-        {"utime": int(utimes[i]), "value": float(steering_rad[i])} for i in range(n)
-    ]  # steering-wheel angle [rad], + left
-    route = (_lane_route(ep.road_runs, ep.poses[:, :2]) + plan.offset_m).tolist()
-    timespan = float(t[-1] - t[0]) if n > 1 else 0.0
-    stats = {
-        "message_count": n,
-        "message_freq": (n - 1) / timespan if timespan > 0 else 0.0,
-        "timespan": timespan,
-    }
-    return {
-        "pose": pose,
-        "steeranglefeedback": steer_feedback,
-        "vehicle_monitor": monitor,
-        "route": route,
-        "meta": {"pose": stats, "steeranglefeedback": stats, "vehicle_monitor": stats},
-    }
 
 
 def _lane_route(runs: list[np.ndarray], poses_xy: np.ndarray) -> np.ndarray:

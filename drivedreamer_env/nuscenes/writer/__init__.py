@@ -1,4 +1,4 @@
-"""Write simulator episodes as a dataset in the nuScenes on-disk format (v1.0 schema + CAN bus expansion).
+"""The nuScenes writer: simulator episodes as a dataset in the nuScenes on-disk format (v1.0 + CAN bus).
 
 The official devkit (``nuscenes.nuscenes.NuScenes`` and ``nuscenes.can_bus.can_bus_api.NuScenesCanBus``) loads
 the result. This package writes plain JSON, JPEG and PNG and never imports the devkit (an optional extra).
@@ -17,8 +17,14 @@ x right, y down, z forward; quaternions ``[w, x, y, z]``; timestamps integer mic
 the episodes' shared world frame shifted by one translation (``global_offset_m`` in the provenance file),
 because the devkit's ``MapMask`` puts global (0, 0) at the bottom-left corner of the map raster.
 
-Modules: ``constants`` (schema, vocabularies, unit proxies), ``naming`` (error, tokens, scene names),
-``episode`` (clip validation and JPEG frames), ``map_raster`` (global offset and drivable-area PNG),
-``tables`` (the 13 JSON tables), ``can_bus`` (CAN expansion files), ``export`` (``export_nuscenes``, staging).
-The public entry point is :func:`drivedreamer_env.sim.nuscenes.export.export_nuscenes`.
+Modules: ``constants`` (time slots, map settings, unit proxies; the table schema and vocabularies shared with
+the reader are in :mod:`drivedreamer_env.nuscenes.schema`), ``naming`` (error, tokens, scene names), ``episode``
+(clip validation and JPEG frames), ``map_raster`` (global offset and drivable-area PNG), ``tables`` (the 13 JSON
+tables), ``can_bus`` (CAN expansion files), ``export`` (``export_nuscenes``, staging).
+The public entry point is :func:`export_nuscenes`.
 """
+
+from drivedreamer_env.nuscenes.writer.export import export_nuscenes
+from drivedreamer_env.nuscenes.writer.naming import NuScenesExportError
+
+__all__ = ["NuScenesExportError", "export_nuscenes"]

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain, islice
 
 from drivedreamer_env.data.clip import Clip
-from drivedreamer_env.sim.nuscenes.constants import CAN_BLACKLIST, CAN_WARNING_SCENES, NUSCENES_MINI_SCENES
+from drivedreamer_env.nuscenes.schema import CAN_BLACKLIST, CAN_WARNING_SCENES, NUSCENES_MINI_SCENES
 
 
 class NuScenesExportError(ValueError):

@@ -61,7 +61,7 @@ def resolve_token_dir(
     """The token-shard directory that ``spec`` names or that its clips are encoded into.
 
     Args:
-        spec: ``tokens:DIR``, a token-shard DIR, or any clip source spec (see ``data.sources.open_source``).
+        spec: ``tokens:DIR``, a token-shard DIR, or any clip source spec (see ``sources.spec.open_source``).
         tokenizer_checkpoint: checkpoint whose tokenizer encodes a clip source (e.g. the ``--init`` checkpoint).
         fallback_dir: where the cache goes when the source is not a clip-shard directory (e.g. the run's --out).
         progress: called with 1 per clip encoded.
@@ -81,7 +81,7 @@ def resolve_token_dir(
             f"encode them first with `drivedreamer data tokenize`"
         )
     from drivedreamer_env.data.shards import ShardSource
-    from drivedreamer_env.data.sources import open_source
+    from drivedreamer_env.sources.spec import open_source
 
     source = open_source(spec)
     shard_dir = source.directory if isinstance(source, ShardSource) else None
@@ -105,8 +105,8 @@ def _wait_for(target: Path) -> Path:
 
 
 def _tokenize(spec: str, checkpoint: Path, target: Path, progress: Callable[[int], None] | None) -> None:
-    from drivedreamer_env.data.tokens import tokenize_source
     from drivedreamer_env.models.checkpoint import load_tokenizer
+    from drivedreamer_env.sources.tokenize import tokenize_source
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"

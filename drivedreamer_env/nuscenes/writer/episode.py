@@ -13,15 +13,15 @@ import numpy as np
 
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.io_utils import write_bytes
-from drivedreamer_env.sim.nuscenes.constants import (
+from drivedreamer_env.nuscenes.schema import CHANNEL
+from drivedreamer_env.nuscenes.writer.constants import (
     BASE_UTIME_US,
-    CHANNEL,
     FALLBACK_HALF_WIDTH_M,
     JPEG_QUALITY,
     ROUTE_RADIUS_M,
     SCENE_SPACING_US,
 )
-from drivedreamer_env.sim.nuscenes.naming import NuScenesExportError
+from drivedreamer_env.nuscenes.writer.naming import NuScenesExportError
 from drivedreamer_env.units import VehicleGeometry, yaw_rate_to_steering
 
 

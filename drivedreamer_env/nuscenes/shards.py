@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from drivedreamer_env.data.clip import Clip
-from drivedreamer_env.data.nuscenes import NuScenesSource
 from drivedreamer_env.data.shards import write_clip, write_manifest
+from drivedreamer_env.nuscenes.reader.source import NuScenesSource
 
 SOURCE = "nuscenes"
 MAX_LISTED_MISSING = 50  # missing image paths listed in the manifest (all are counted)

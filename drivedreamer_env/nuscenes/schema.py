@@ -1,16 +1,20 @@
-"""Fixed values of the nuScenes export: table names, scene-name rules, unit proxies and the standard vocabularies."""
+"""The nuScenes v1.0 on-disk schema that both the reader and the writer rely on: tables, vocabularies, scene names.
+
+One definition, so the writer writes exactly the tables the reader checks for. Values are copied from the official
+devkit (``nuscenes.utils.splits``, ``NuScenesCanBus``) so that the writer never imports it (an optional extra).
+"""
 
 from __future__ import annotations
 
-from drivedreamer_env.units import VehicleGeometry
-
-CHANNEL = "CAM_FRONT"
-MARKER_FILE = "drivedreamer_export.json"
+CHANNEL = "CAM_FRONT"  # the one camera the writer exports and the reader's default channel
+# the 13 tables of a version folder (<dataroot>/<version>/<table>.json), all required by the devkit
 TABLES = (
     "attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",
     "sample_annotation", "sample_data", "scene", "sensor", "visibility",
 )  # fmt: skip
-# nuscenes.utils.splits.mini_train + mini_val, in that order (copied so the devkit stays optional).
+# which version a devkit split belongs to (by the version's suffix); every other split is *trainval
+SPLIT_VERSIONS = {"mini_train": "mini", "mini_val": "mini", "test": "test"}
+# nuscenes.utils.splits.mini_train + mini_val, in that order.
 NUSCENES_MINI_SCENES = (
     "scene-0061", "scene-0553", "scene-0655", "scene-0757", "scene-0796", "scene-1077", "scene-1094",
     "scene-1100", "scene-0103", "scene-0916",
@@ -18,19 +22,6 @@ NUSCENES_MINI_SCENES = (
 # NuScenesCanBus.can_blacklist (get_messages refuses these) and the scene it warns has no vehicle_monitor.
 CAN_BLACKLIST = frozenset((*range(161, 169), *range(170, 177), *range(309, 315)))
 CAN_WARNING_SCENES = frozenset({419})
-
-BASE_UTIME_US = 1_533_081_600_000_000  # 2018-08-01 00:00:00 UTC, first scene start
-SCENE_SPACING_US = 1_000_000_000  # scenes start on 1000 s boundaries and never overlap in time
-JPEG_QUALITY = 95
-NATIVE_MAP_RESOLUTION_M = 0.1  # the devkit's MapMask assumes the PNG has 0.1 m/px
-MAP_MARGIN_M = 10.0  # empty border around the mapped roads [m]
-ROUTE_RADIUS_M = 60.0  # road further than this from every ego pose is left off the map and the route [m]
-FALLBACK_HALF_WIDTH_M = 3.5  # drivable corridor around the ego path of a clip without a road [m]
-GRAVITY_MPS2 = 9.81  # CAN pose accel carries gravity on z, as the real pose messages do
-BRAKE_BAR_PER_MPS2 = 126.0 / 8.0  # proxy brake pressure: full (126 bar) at 8 m/s^2 deceleration
-THROTTLE_PER_MPS2 = 1000.0 / 3.0  # proxy pedal position: full (1000) at 3 m/s^2 acceleration
-GEAR_DRIVE = 7
-DEFAULT_GEOMETRY = VehicleGeometry()  # frozen, so safe as a default argument
 
 CATEGORIES = (
     ("human.pedestrian.adult", "Adult pedestrian moving around the cityscape."),

@@ -1,4 +1,4 @@
-"""``--data`` specs -> clip sources.
+"""``--data`` specs -> clip sources: the one dispatch over shards, videos, frame folders and nuScenes.
 
 Accepted forms::
 
@@ -77,7 +77,7 @@ def _nuscenes(spec: str, rest: str, kwargs: dict[str, Any]) -> ClipSource:
         if query:
             raise DataSpecError(f"{spec!r}: {path} holds clip shards; options apply only to a nuScenes dataroot")
         return _shards(spec, path, kwargs)
-    from drivedreamer_env.data.nuscenes import NuScenesSource, table_versions
+    from drivedreamer_env.nuscenes.reader import NuScenesSource, table_versions
 
     options = {**_video_kwargs(spec, query, _NUSCENES_KEYS), **kwargs}
     if "version" not in options:
@@ -106,7 +106,7 @@ def open_source(spec: str, **kwargs: Any) -> ClipSource:
             they override options given in the spec's query string. Rejected for shard sources.
 
     Returns:
-        A :class:`ShardSource`, :class:`VideoSource` or :class:`~drivedreamer_env.data.nuscenes.NuScenesSource`.
+        A :class:`ShardSource`, :class:`VideoSource` or :class:`~drivedreamer_env.nuscenes.reader.NuScenesSource`.
 
     Raises:
         DataSpecError: the spec matches no accepted form (the message lists them).

@@ -1,6 +1,6 @@
 """``export_nuscenes``: write a complete dataset into a staging directory, fingerprint it, then install it atomically.
 
-See :mod:`drivedreamer_env.sim.nuscenes` for the on-disk layout and the frame conventions.
+See :mod:`drivedreamer_env.nuscenes.writer` for the on-disk layout and the frame conventions.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ import cv2
 
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.io_utils import write_bytes, write_json
-from drivedreamer_env.sim.nuscenes.can_bus import can_files
-from drivedreamer_env.sim.nuscenes.constants import CHANNEL, DEFAULT_GEOMETRY, MARKER_FILE, TABLES
-from drivedreamer_env.sim.nuscenes.episode import Episode, write_frames
-from drivedreamer_env.sim.nuscenes.map_raster import MapPlan, plan_map, rasterize_map
-from drivedreamer_env.sim.nuscenes.naming import NuScenesExportError, make_token, named_clips
-from drivedreamer_env.sim.nuscenes.tables import scene_tables, static_tables
+from drivedreamer_env.nuscenes.schema import CHANNEL, TABLES
+from drivedreamer_env.nuscenes.writer.can_bus import can_files
+from drivedreamer_env.nuscenes.writer.constants import DEFAULT_GEOMETRY, MARKER_FILE
+from drivedreamer_env.nuscenes.writer.episode import Episode, write_frames
+from drivedreamer_env.nuscenes.writer.map_raster import MapPlan, plan_map, rasterize_map
+from drivedreamer_env.nuscenes.writer.naming import NuScenesExportError, make_token, named_clips
+from drivedreamer_env.nuscenes.writer.tables import scene_tables, static_tables
 from drivedreamer_env.units import VehicleGeometry
 
-# Recorded in the provenance file and hashed into the fingerprint: kept as the original module path so that
-# re-exporting the same clips still matches datasets written before the split into this package.
+# Recorded in the provenance file and hashed into the fingerprint: kept as the writer's first module path so that
+# re-exporting the same clips still matches datasets written before it moved (to sim/nuscenes/, then here).
 GENERATOR = "drivedreamer_env.sim.nuscenes_export"
 
 

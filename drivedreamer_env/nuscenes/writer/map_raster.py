@@ -8,8 +8,8 @@ import warnings
 import cv2
 import numpy as np
 
-from drivedreamer_env.sim.nuscenes.constants import MAP_MARGIN_M, NATIVE_MAP_RESOLUTION_M
-from drivedreamer_env.sim.nuscenes.episode import Episode
+from drivedreamer_env.nuscenes.writer.constants import MAP_MARGIN_M, NATIVE_MAP_RESOLUTION_M
+from drivedreamer_env.nuscenes.writer.episode import Episode
 
 
 @dataclasses.dataclass
