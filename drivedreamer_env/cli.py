@@ -59,10 +59,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Measure and write benchmark JSON."""
     import json
 
-    from drivedreamer_env.bench.common import environment
     from drivedreamer_env.io_utils import write_json
+    from drivedreamer_env.provenance import environment
 
-    result = {"environment": environment()}
+    result = {"environment": environment("cpu")}  # both benchmarks run on the CPU
     if args.only in (None, "world-model"):
         from drivedreamer_env.bench.world_model import run_world_model_benchmark
 

@@ -108,7 +108,7 @@ def test_world_model_eval_writes_every_key(ckpt, tmp_path):
 
 
 def test_action_nll_gap_is_zero_for_the_same_actions_and_not_for_others(wm):
-    from drivedreamer_env.eval.world_model_eval import action_nll_gap
+    from drivedreamer_env.eval.fidelity import action_nll_gap
 
     c = wm.stpt.cfg
     g = torch.Generator().manual_seed(0)

@@ -98,11 +98,33 @@ def _tiny_yaml(tmp_path, max_steps: int, every: int):
     return path
 
 
-def test_fast_dev_run_on_simulator_data(tmp_path, sim_shards):
+def _fast_dev_run(monkeypatch, capsys, args: list[str], out) -> None:
+    """Run ``train tokenizer ... --fast-dev-run`` and check its promise: one batch of train and val, nothing saved."""
     from drivedreamer_env.cli import main
+    from drivedreamer_env.training.tokenizer_module import TokenizerModule
 
+    calls = {"training_step": 0, "validation_step": 0}
+
+    def counting(name: str):
+        original = getattr(TokenizerModule, name)
+
+        def counted(self, *args, **kwargs):
+            calls[name] += 1
+            return original(self, *args, **kwargs)
+
+        return counted
+
+    for name in calls:
+        monkeypatch.setattr(TokenizerModule, name, counting(name))
+    assert main([*args, "--out", str(out), "--fast-dev-run"]) == 0
+    assert calls == {"training_step": 1, "validation_step": 1}
+    assert "{'steps': 1}" in capsys.readouterr().out
+    assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))
+
+
+def test_fast_dev_run_on_simulator_data(tmp_path, sim_shards, monkeypatch, capsys):
     args = ["train", "tokenizer", "--config", str(_tiny_yaml(tmp_path, 5, 5)), "--data", f"sim:{sim_shards}"]
-    assert main([*args, "--out", str(tmp_path / "ck"), "--fast-dev-run"]) == 0
+    _fast_dev_run(monkeypatch, capsys, args, tmp_path / "ck")
 
 
 def test_training_resumes_from_its_last_checkpoint_and_eval_reports(tmp_path, sim_shards):
@@ -132,12 +154,10 @@ def test_training_resumes_from_its_last_checkpoint_and_eval_reports(tmp_path, si
     assert res.with_suffix(".png").is_file()
 
 
-def test_same_training_command_runs_on_a_folder_of_frames(tmp_path):
+def test_same_training_command_runs_on_a_folder_of_frames(tmp_path, monkeypatch, capsys):
     """A folder of camera frames at another resolution (as a dashcam dump would be) trains unchanged."""
     import cv2
     import numpy as np
-
-    from drivedreamer_env.cli import main
 
     folder = tmp_path / "dashcam"
     folder.mkdir()
@@ -148,4 +168,4 @@ def test_same_training_command_runs_on_a_folder_of_frames(tmp_path):
         cv2.circle(img, (20 + 10 * i, 30), 6, (255, 255, 255), -1)
         cv2.imwrite(str(folder / f"frame_{i:04d}.jpg"), img)
     args = ["train", "tokenizer", "--config", str(_tiny_yaml(tmp_path, 5, 5)), "--data", str(folder)]
-    assert main([*args, "--out", str(tmp_path / "ck"), "--fast-dev-run"]) == 0
+    _fast_dev_run(monkeypatch, capsys, args, tmp_path / "ck")

@@ -49,9 +49,36 @@ def test_tokenized_shards_match_the_tokenizer(token_dir):
     assert clips[0].text and clips[0].actions.shape == (len(clips[0].tokens), 2)
 
 
-def test_fast_dev_run(token_dir, tmp_path):
+def count_steps(monkeypatch, cls) -> dict[str, int]:
+    """Count the calls of ``cls``'s training and validation steps from now on."""
+    calls = {"training_step": 0, "validation_step": 0}
+
+    def counting(name: str):
+        original = getattr(cls, name)
+
+        def counted(self, *args, **kwargs):
+            calls[name] += 1
+            return original(self, *args, **kwargs)
+
+        return counted
+
+    for name in calls:
+        monkeypatch.setattr(cls, name, counting(name))
+    return calls
+
+
+def test_fast_dev_run(token_dir, tmp_path, monkeypatch, capsys):
+    """--fast-dev-run: one batch of train and val, nothing saved (not even the copied tokenizer)."""
+    from drivedreamer_env.training.world_model_module import WorldModelModule
+
+    calls = count_steps(monkeypatch, WorldModelModule)
+    out = tmp_path / "wm"
     args = ["train", "world-model", "--config", _yaml(tmp_path, 4), "--data", f"tokens:{token_dir / 'tokens'}"]
-    assert main([*args, "--out", str(tmp_path / "wm"), "--fast-dev-run"]) == 0
+    assert main([*args, "--out", str(out), "--fast-dev-run"]) == 0
+    assert calls == {"training_step": 1, "validation_step": 1}
+    assert "{'steps': 1}" in capsys.readouterr().out
+    assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))
+    assert not (token_dir / "tokens" / "train_state").exists()
 
 
 def test_resume_and_init(token_dir, tmp_path):

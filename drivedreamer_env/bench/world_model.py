@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from drivedreamer_env.envs.world_dreamer import WorldDreamerDriveEnv, WorldDreamerDriveVectorEnv
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig, maskgit_fill
+from drivedreamer_env.models.stpt import STPT
 from drivedreamer_env.models.world_model import WorldModel
 
 
@@ -80,66 +82,83 @@ def _context(wm: WorldModel, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
     return tokens, actions
 
 
+def _grid_logits(model: STPT, r: Rollout, flat: torch.Tensor) -> torch.Tensor:
+    """Logits (1, h*w, V) of one new frame ``flat`` (1, h*w) given the rollout's cached context."""
+    c = model.cfg
+    return model(flat.reshape(1, 1, c.grid_h, c.grid_w), actions=r.actions, action_t0=r.action_t0, text=r.text,
+                 cache=r.cache).logits.reshape(1, c.grid_h * c.grid_w, -1)  # fmt: skip
+
+
+def _maskgit_frame(model: STPT, cfg: SamplerConfig, r: Rollout) -> torch.Tensor:
+    """One frame (1, h, w) by MaskGIT over the cached context (``cfg.steps`` forward passes)."""
+    c = model.cfg
+    start = torch.full((1, c.grid_h * c.grid_w), c.mask_id, dtype=torch.long)
+    filled = maskgit_fill(
+        lambda flat: _grid_logits(model, r, flat), start, c.mask_id, cfg, torch.Generator().manual_seed(0)
+    )
+    return filled.reshape(1, c.grid_h, c.grid_w)
+
+
+def _raster_frame(model: STPT, r: Rollout) -> torch.Tensor:
+    """One frame (1, h, w) autoregressively in raster order: one token per forward pass over the cached context."""
+    c = model.cfg
+    g = torch.Generator().manual_seed(0)
+    flat = torch.full((1, c.grid_h * c.grid_w), c.mask_id, dtype=torch.long)
+    for i in range(flat.shape[1]):
+        logits = _grid_logits(model, r, flat)
+        flat[0, i] = torch.multinomial(torch.softmax(logits[0, i], -1), 1, generator=g)[0]
+    return flat.reshape(1, c.grid_h, c.grid_w)
+
+
+def _cached_s_per_frame(
+    model: STPT, cfg: SamplerConfig, tokens: torch.Tensor, actions: torch.Tensor, text: torch.Tensor, frames: int,
+    decode: Callable[[Rollout], torch.Tensor],
+) -> float:  # fmt: skip
+    """Seconds per frame of ``decode`` in a KV-cached rollout after the (1, context, h, w) ``tokens``."""
+    r = Rollout(model, cfg, 1, text, keep_frames=tokens.shape[1])
+    r.observe(tokens, actions)
+    t0 = time.perf_counter()
+    for _ in range(frames):
+        out = decode(r)
+        r.observe(out[:, None])
+        r.act(actions[:, -1])
+    return (time.perf_counter() - t0) / frames
+
+
+def _recomputed_s_per_frame(
+    model: STPT, cfg: SamplerConfig, tokens: torch.Tensor, actions: torch.Tensor, text: torch.Tensor, frames: int
+) -> float:
+    """Seconds per frame of MaskGIT without a cache: every pass runs the whole context again."""
+    c = model.cfg
+    n = c.grid_h * c.grid_w
+    text_c = model.encode_text(text)
+    ctx = tokens.clone()
+    t0 = time.perf_counter()
+    for _ in range(frames):
+
+        def logits_fn(flat, ctx=ctx):
+            x = torch.cat([ctx, flat.reshape(1, 1, c.grid_h, c.grid_w)], dim=1)
+            acts = actions[:, :1].repeat(1, x.shape[1], 1)
+            return model(x, actions=acts, text=text_c).logits[:, -1].reshape(1, n, -1)  # whole context again
+
+        start = torch.full((1, n), c.mask_id, dtype=torch.long)
+        new = maskgit_fill(logits_fn, start, c.mask_id, cfg, torch.Generator().manual_seed(0))
+        x = torch.cat([ctx, new.reshape(1, 1, c.grid_h, c.grid_w)], dim=1)
+        model(x, actions=actions[:, :1].repeat(1, x.shape[1], 1), text=text_c, head=False)  # would cache it
+        ctx = x[:, 1:]
+    return (time.perf_counter() - t0) / frames
+
+
 @torch.no_grad()
 def decoding_speedups(wm: WorldModel, context: int, frames: int = 4) -> dict[str, float]:
     """Seconds per frame: MaskGIT (8 steps) vs raster autoregressive (one token per pass), both cached; and
     MaskGIT with the KV cache vs recomputing the ``context``-frame context in every pass."""
     model, cfg = wm.stpt, SamplerConfig()
-    c = model.cfg
     tokens, actions = _context(wm, context)
     text = wm.text_ids(["day, clear, rural two-lane road straight, light traffic"])
-    n = c.grid_h * c.grid_w
-
-    def cached(decode) -> float:
-        r = Rollout(model, cfg, 1, text, keep_frames=context)
-        r.observe(tokens, actions)
-        t0 = time.perf_counter()
-        for _ in range(frames):
-            out = decode(r)
-            r.observe(out[:, None])
-            r.act(actions[:, -1])
-        return (time.perf_counter() - t0) / frames
-
-    def maskgit(r: Rollout) -> torch.Tensor:
-        def logits_fn(flat):
-            return model(flat.reshape(1, 1, c.grid_h, c.grid_w), actions=r.actions, action_t0=r.action_t0,
-                         text=r.text, cache=r.cache).logits.reshape(1, n, -1)  # fmt: skip
-
-        start = torch.full((1, n), c.mask_id, dtype=torch.long)
-        return maskgit_fill(logits_fn, start, c.mask_id, cfg, torch.Generator().manual_seed(0)).reshape(
-            1, c.grid_h, c.grid_w
-        )
-
-    def raster(r: Rollout) -> torch.Tensor:
-        g = torch.Generator().manual_seed(0)
-        flat = torch.full((1, n), c.mask_id, dtype=torch.long)
-        for i in range(n):  # one token per forward pass, in raster order
-            logits = model(flat.reshape(1, 1, c.grid_h, c.grid_w), actions=r.actions, action_t0=r.action_t0,
-                           text=r.text, cache=r.cache).logits.reshape(1, n, -1)  # fmt: skip
-            flat[0, i] = torch.multinomial(torch.softmax(logits[0, i], -1), 1, generator=g)[0]
-        return flat.reshape(1, c.grid_h, c.grid_w)
-
-    def recomputed() -> float:
-        text_c = model.encode_text(text)
-        ctx = tokens.clone()
-        t0 = time.perf_counter()
-        for _ in range(frames):
-
-            def logits_fn(flat, ctx=ctx):
-                x = torch.cat([ctx, flat.reshape(1, 1, c.grid_h, c.grid_w)], dim=1)
-                acts = actions[:, :1].repeat(1, x.shape[1], 1)
-                return model(x, actions=acts, text=text_c).logits[:, -1].reshape(1, n, -1)  # whole context again
-
-            start = torch.full((1, n), c.mask_id, dtype=torch.long)
-            new = maskgit_fill(logits_fn, start, c.mask_id, cfg, torch.Generator().manual_seed(0))
-            x = torch.cat([ctx, new.reshape(1, 1, c.grid_h, c.grid_w)], dim=1)
-            model(x, actions=actions[:, :1].repeat(1, x.shape[1], 1), text=text_c, head=False)  # would cache it
-            ctx = x[:, 1:]
-        return (time.perf_counter() - t0) / frames
-
-    t_maskgit = cached(maskgit)
-    t_raster = cached(raster)
-    t_recompute = recomputed()
+    t_maskgit = _cached_s_per_frame(model, cfg, tokens, actions, text, frames, lambda r: _maskgit_frame(model, cfg, r))
+    t_raster = _cached_s_per_frame(model, cfg, tokens, actions, text, frames, lambda r: _raster_frame(model, r))
+    t_recompute = _recomputed_s_per_frame(model, cfg, tokens, actions, text, frames)
     return {
         "maskgit_s_per_frame": t_maskgit,
         "raster_ar_s_per_frame": t_raster,

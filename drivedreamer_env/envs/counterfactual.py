@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from drivedreamer_env.envs.world_dreamer import WorldDreamerDriveEnv
 from drivedreamer_env.eval.frame_probes import estimate_yaw
-from drivedreamer_env.eval.metrics import psnr
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.media import contact_sheet, upscale, write_png, write_video
+from drivedreamer_env.metrics import psnr
 
 BRANCH_STEERING = {"hard-left": 0.5, "left": 0.25, "straight": 0.0, "right": -0.25, "hard-right": -0.5}
 COLORS = {"left": (40, 80, 220), "straight": (40, 160, 40), "right": (220, 50, 40)}  # RGB

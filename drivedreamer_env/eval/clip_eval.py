@@ -21,16 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from drivedreamer_env.eval.metrics import psnr
-from drivedreamer_env.eval.world_model_eval import _rollout
+from drivedreamer_env.eval.open_loop import open_loop_metrics, other_actions, real_vs_dream_rows
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.media import contact_sheet, upscale, write_png
 from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(psnr(torch.from_numpy(a), torch.from_numpy(b)).mean())
+from drivedreamer_env.provenance import environment
 
 
 def clip_windows(
@@ -103,43 +99,23 @@ def evaluate_clips(
         sampler: MaskGIT settings (seeded: the same dream for the same checkpoint).
         device: "auto", "cpu" or "cuda".
     """
-    from drivedreamer_env.bench.common import environment
-
     sampler = sampler or SamplerConfig()
     wm = WorldModel.load(checkpoint, device=device)
-    h, w = wm.resolution
     gt, actions, texts, labels = clip_windows(wm, data, context + horizon, max_windows)
     tokens = torch.stack([wm.encode(f) for f in gt])  # (N, C+H, h, w) on the model's device
-    future = slice(context, context + horizon)
+    acc, nll = next_frame_token_metrics(wm, tokens, actions, texts, context)
+    other = other_actions(actions, context) if len(gt) > 1 else None  # another window's actions
+    metrics = open_loop_metrics(wm, gt, tokens, actions, texts, context, horizon, sampler, other=other)
+    fidelity = metrics.to_json()
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint or "default"), "data": data, "windows": len(gt), "context": context,
         "horizon": horizon, "sampler": asdict(sampler), "first_windows": labels[:4],
+        "tokenizer_psnr": fidelity.pop("tokenizer_psnr"), "token_accuracy@1": acc, "token_nll@1": nll, **fidelity,
+        "environment": environment(wm.device),
     }  # fmt: skip
-    result["tokenizer_psnr"] = _psnr(
-        wm.decode(tokens)[:, future].reshape(-1, h, w, 3), gt[:, future].reshape(-1, h, w, 3)
-    )
-    acc, nll = next_frame_token_metrics(wm, tokens, actions, texts, context)
-    result["token_accuracy@1"], result["token_nll@1"] = acc, nll
-    dream = _rollout(wm, tokens, actions, texts, context, horizon, sampler, seed=1)
-    for k in (1, 4, 8):
-        if k <= horizon:
-            result[f"psnr@{k}"] = _psnr(dream[:, k - 1], gt[:, context + k - 1])
-    result[f"copy_last_psnr@{horizon}"] = _psnr(gt[:, context - 1], gt[:, context + horizon - 1])
-    if len(gt) > 1:
-        other = actions.copy()
-        other[:, context - 1 :] = np.roll(actions, 1, axis=0)[:, context - 1 :]  # another window's actions
-        dream_other = _rollout(wm, tokens, other, texts, context, horizon, sampler, seed=1)
-        result[f"delta_psnr_actions@{horizon}"] = result[f"psnr@{horizon}"] - _psnr(dream_other[:, -1], gt[:, -1])
-    result["environment"] = environment()
     out = Path(out)
     write_json(out, result)
-    picks = [k - 1 for k in (1, 2, 4, 8) if k <= horizon]
-    rows, names = [], []
-    for i in range(min(3, len(gt))):
-        rows += [
-            [gt[i, context - 1]] + [gt[i, context + k] for k in picks],
-            [gt[i, context - 1]] + [dream[i, k] for k in picks],
-        ]
-        names += [f"real {labels[i]}", "dream"]
-    write_png(out.with_suffix(".png"), upscale(contact_sheet(rows, names), 2))
+    names = [(f"real {labels[i]}", "dream") for i in range(min(3, len(gt)))]
+    rows, row_labels = real_vs_dream_rows(gt, metrics.dream, context, names)
+    write_png(out.with_suffix(".png"), upscale(contact_sheet(rows, row_labels), 2))
     return result

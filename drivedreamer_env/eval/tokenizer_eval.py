@@ -9,10 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from drivedreamer_env.eval.metrics import frames_ssim, psnr
+from drivedreamer_env.data.frames import image_folder_source, load_frames
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.media import contact_sheet, upscale, write_png
+from drivedreamer_env.metrics import frames_ssim, psnr
 from drivedreamer_env.models.checkpoint import load_tokenizer
+from drivedreamer_env.provenance import environment
+from drivedreamer_env.sources import open_source
 
 GOALS = {"psnr": 30.0, "ssim": 0.90, "code_usage": 0.80}
 
@@ -27,12 +30,11 @@ def evaluate_tokenizer(
         dict with ``psnr`` [dB] and ``ssim`` (means over frames), ``code_usage`` (fraction of the codebook seen),
         ``encode_fps`` / ``decode_fps`` [frames/s], and the goals with whether each is met.
     """
-    from drivedreamer_env.bench.common import environment
-    from drivedreamer_env.training.frames_data import load_frames
-
     model = load_tokenizer(checkpoint)
     cfg = model.cfg
-    frames, _ = load_frames(data, cfg.height, cfg.width, max_frames=max_frames)
+    folder = image_folder_source(data)  # a bare image folder needs no frame rate to be read as frames
+    clips = folder if folder is not None else open_source(data)
+    frames, _ = load_frames(clips, cfg.height, cfg.width, max_frames=max_frames, name=f"data source {data!r}")
     recon, tokens = [], []
     enc_s = dec_s = 0.0
     for i in range(0, len(frames), batch_size):
@@ -65,7 +67,7 @@ def evaluate_tokenizer(
         "decode_fps": round(len(frames) / dec_s, 1),
         "batch_size": batch_size,
         "torch_threads": torch.get_num_threads(),
-        "environment": environment(),
+        "environment": environment(next(model.parameters()).device),
     }
     result["goals"] = {k: {"target": v, "value": result[k], "met": result[k] >= v} for k, v in GOALS.items()}
     out = Path(out)

@@ -1,75 +1,41 @@
 """``drivedreamer eval world-model``: fidelity, controllability and text control against the simulator.
 
 Everything is measured on simulator seeds held out from training (default 100000+); ground truth is the
-simulator driven by the same actions. See the keys in :func:`evaluate_world_model`.
+simulator driven by the same actions. Three parts, each with its own result dataclass:
+
+* :func:`evaluate_fidelity` -> :class:`Fidelity`: the shared open-loop metrics
+  (:func:`~drivedreamer_env.eval.open_loop.open_loop_metrics`) and the action NLL gap;
+* :func:`evaluate_controllability` -> :class:`Controllability`: left / right branches from one start, the yaw
+  read off the frames;
+* :func:`evaluate_text_control` -> :class:`TextControl`: text-to-video clips classified back to their style.
+
+:func:`evaluate_world_model` runs all three and writes the result JSON (keys in its docstring).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from drivedreamer_env.eval.fidelity import Fidelity, evaluate_fidelity, held_out_episodes
 from drivedreamer_env.eval.frame_probes import STYLES, StyleClassifier, estimate_yaw
-from drivedreamer_env.eval.metrics import psnr
+from drivedreamer_env.eval.open_loop import real_vs_dream_rows, rollout, sheet_picks
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.media import contact_sheet, upscale, write_png
-from drivedreamer_env.models.sampler import Rollout, SamplerConfig, generate_joint
+from drivedreamer_env.models.sampler import SamplerConfig, generate_joint
 from drivedreamer_env.models.world_model import WorldModel
+from drivedreamer_env.provenance import environment
 from drivedreamer_env.sim.config import CameraConfig, SimConfig
 from drivedreamer_env.sim.policies import pure_pursuit
-from drivedreamer_env.sim.record import record_episode
 from drivedreamer_env.sim.simulator import Simulator
 from drivedreamer_env.units import physical_to_normalized
 
 TURN_STEER = 0.25  # normalised steering of the counterfactual branches (about 0.125 rad road-wheel angle)
 WEATHER_WORDS = {"clear": "clear", "fog": "dense fog", "rain": "heavy rain"}
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(psnr(torch.from_numpy(a), torch.from_numpy(b)).mean())
-
-
-def _rollout(wm: WorldModel, tokens: torch.Tensor, actions: np.ndarray, texts: list[str], context: int, horizon: int,
-             sampler: SamplerConfig, seed: int) -> np.ndarray:  # fmt: skip
-    """Open-loop dream: ``context`` given frames, then ``horizon`` generated ones. Returns (B, horizon, H, W, 3)."""
-    b = tokens.shape[0]
-    acts = torch.from_numpy(actions.astype(np.float32))
-    r = Rollout(wm.stpt, sampler, batch=b, text_ids=wm.text_ids(texts))
-    r.observe(tokens[:, :context], acts[:, :context])
-    gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
-    out = []
-    for t in range(context, context + horizon):
-        out.append(r.sample(gens))
-        if t < acts.shape[1]:
-            r.act(acts[:, t])
-    return wm.decode(torch.stack(out, 1))
-
-
-@torch.no_grad()
-def action_nll_gap(
-    wm: WorldModel, tokens: torch.Tensor, actions: np.ndarray, other: np.ndarray, texts: list[str], context: int,
-    ahead: int,
-) -> list[float]:  # fmt: skip
-    """How much the model leans on the actions, without sampling noise: with ``context`` real frames given and
-    the next ``ahead`` frames wholly masked, the mean NLL [nats] of the real tokens under ``other`` actions minus
-    under the true ones, per frame ahead (0 = actions ignored)."""
-    stpt = wm.stpt
-    tok = tokens[:, : context + ahead].to(wm.device)
-    inp = tok.clone()
-    inp[:, context:] = stpt.cfg.mask_id
-    text = stpt.encode_text(wm.text_ids(texts))
-
-    def nll(acts: np.ndarray) -> torch.Tensor:
-        a = torch.from_numpy(acts[:, : context + ahead].astype(np.float32)).to(wm.device)
-        logits = stpt(inp, actions=a, text=text).logits[:, context:].float()  # (B, ahead, h, w, V)
-        return F.cross_entropy(logits.permute(0, 4, 1, 2, 3), tok[:, context:], reduction="none").mean(dim=(0, 2, 3))
-
-    return (nll(other) - nll(actions)).tolist()
 
 
 def _lane_keep(sim: Simulator, speed_mps: float = 8.0) -> np.ndarray:
@@ -125,6 +91,148 @@ def style_dataset(
     return np.array(frames), np.array(labels), np.array(groups)
 
 
+@dataclass
+class Controllability:
+    """Left / right branches from one start: does the dream turn the way the action says?
+
+    Attributes:
+        yaw_sign_accuracy: fraction of starts whose dreamed left branch turns left and right branch right.
+        gt_pair_sign_accuracy: the same on the ground-truth frames (validates the yaw estimator).
+        gt_heading_change_true_rad, gt_heading_change_estimated_rad, dream_heading_change_estimated_rad:
+            branch -> mean heading change over the horizon [rad] (+ = left): true, read off the ground-truth
+            frames, read off the dreamed frames.
+        context_frame: (H, W, 3) the last context frame of the first start; ``left_dream`` (horizon, H, W, 3)
+            its dreamed left branch (for the contact sheet).
+    """
+
+    yaw_sign_accuracy: float
+    gt_pair_sign_accuracy: float
+    gt_heading_change_true_rad: dict[str, float]
+    gt_heading_change_estimated_rad: dict[str, float]
+    dream_heading_change_estimated_rad: dict[str, float]
+    context_frame: np.ndarray = field(repr=False)
+    left_dream: np.ndarray = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "yaw_sign_accuracy": self.yaw_sign_accuracy,
+            "yaw_estimator_validation": {
+                "gt_pair_sign_accuracy": self.gt_pair_sign_accuracy,
+                "gt_heading_change_true_rad": self.gt_heading_change_true_rad,
+                "gt_heading_change_estimated_rad": self.gt_heading_change_estimated_rad,
+                "dream_heading_change_estimated_rad": self.dream_heading_change_estimated_rad,
+            },
+        }
+
+
+@dataclass
+class TextControl:
+    """Text-to-video clips, one per style caption, classified back to their style.
+
+    Attributes:
+        t2v_style_accuracy: fraction of generated frames classified as their caption's style.
+        classifier_validation_accuracy: the style classifier on held-out ground-truth frames.
+        t2v: (styles, frames, H, W, 3) uint8 generated clips (for the contact sheet).
+    """
+
+    t2v_style_accuracy: float
+    classifier_validation_accuracy: float
+    t2v: np.ndarray = field(repr=False)
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "t2v_style_accuracy": self.t2v_style_accuracy,
+            "t2v_style_classifier_validation_accuracy": self.classifier_validation_accuracy,
+        }
+
+
+def _heading_changes(last_ctx: np.ndarray, branch: np.ndarray, hfov_deg: float) -> np.ndarray:
+    """(N,) heading change [rad] read off each branch (N, horizon, H, W, 3) after its last context frame."""
+    return np.array(
+        [estimate_yaw(np.concatenate([lc, f]), hfov_deg).sum() for lc, f in zip(last_ctx, branch, strict=True)]
+    )
+
+
+def evaluate_controllability(
+    wm: WorldModel, sim: Simulator, seeds: list[int], context: int, horizon: int, sampler: SamplerConfig
+) -> Controllability:
+    """Left / right branches from the same starts (see :func:`counterfactual_starts`), yaw read off the frames."""
+    hfov_deg, dt_s = sim.cfg.camera.hfov_deg, sim.cfg.dt_s
+    cf = counterfactual_starts(sim, seeds, context, horizon)
+    ctx_tokens = torch.stack([wm.encode(f) for f in cf["context_frames"]])
+    last_ctx = cf["context_frames"][:, -1:]
+    gt_yaw, dream_yaw, dreams = {}, {}, {}
+    for name, (frames, acts) in cf["branches"].items():
+        full_actions = np.concatenate([cf["context_actions"], acts], axis=1)  # action of frame t drives t -> t+1
+        dreams[name] = rollout(wm, ctx_tokens, full_actions, cf["texts"], context, horizon, sampler, seed=2)
+        gt_yaw[name] = _heading_changes(last_ctx, frames, hfov_deg)
+        dream_yaw[name] = _heading_changes(last_ctx, dreams[name], hfov_deg)
+    ok = (dream_yaw["left"] > 0) & (dream_yaw["right"] < 0)
+    gt_ok = (gt_yaw["left"] > 0) & (gt_yaw["right"] < 0)
+    return Controllability(
+        yaw_sign_accuracy=float(ok.mean()),
+        gt_pair_sign_accuracy=float(gt_ok.mean()),
+        # true heading change: the sum of the yaw rates [rad/s] times the step [s]
+        gt_heading_change_true_rad={
+            k: float(np.mean(v[1][..., 1].sum(axis=1) * dt_s)) for k, v in cf["branches"].items()
+        },
+        gt_heading_change_estimated_rad={k: float(v.mean()) for k, v in gt_yaw.items()},
+        dream_heading_change_estimated_rad={k: float(v.mean()) for k, v in dream_yaw.items()},
+        context_frame=cf["context_frames"][0, -1],
+        left_dream=dreams["left"][0],
+    )
+
+
+def evaluate_text_control(
+    wm: WorldModel, cam: CameraConfig, seed0: int, sampler: SamplerConfig, frames_per_clip: int = 4
+) -> TextControl:
+    """Generate a ``frames_per_clip`` clip from each style caption alone; classify its frames back to a style.
+
+    The classifier is trained on ground-truth frames of simulator seeds from ``seed0`` (4 of 5 seeds per style)
+    and validated on the fifth.
+    """
+    h, w = cam.height, cam.width
+    frames, labels, groups = style_dataset(cam, seeds_per_style=5, frames_per_seed=6, seed0=seed0)
+    train = groups < 4
+    clf = StyleClassifier.fit(frames[train], labels[train])
+    val_acc = float((clf.predict(frames[~train]) == labels[~train]).mean())
+    captions = [
+        f"{s.split(', ')[0]}, {WEATHER_WORDS[s.split(', ')[1]]}, rural two-lane road straight, light traffic"
+        for s in STYLES
+    ]
+    c = wm.stpt.cfg
+    start = torch.full((len(STYLES), frames_per_clip, c.grid_h, c.grid_w), c.mask_id, dtype=torch.long)
+    gens = [torch.Generator().manual_seed(3 + i) for i in range(len(STYLES))]
+    t2v = wm.decode(generate_joint(wm.stpt, start, sampler, gens, text_ids=wm.text_ids(captions)))  # (S, T, H, W, 3)
+    pred = clf.predict(t2v.reshape(-1, h, w, 3)).reshape(len(STYLES), frames_per_clip)
+    return TextControl(float((pred == np.arange(len(STYLES))[:, None]).mean()), val_acc, t2v)
+
+
+def goals(result: dict[str, Any], horizon: int) -> dict[str, bool]:
+    """Whether each target of the shipped model is met by ``result``."""
+    return {
+        "psnr@1 >= tokenizer_psnr - 2": result["psnr@1"] >= result["tokenizer_psnr"] - 2,
+        f"psnr@{horizon} >= copy_last + 3": result[f"psnr@{horizon}"] >= result[f"copy_last_psnr@{horizon}"] + 3,
+        f"delta_psnr_actions@{horizon} >= 2": result[f"delta_psnr_actions@{horizon}"] >= 2,
+        "yaw_sign_accuracy >= 0.95": result["yaw_sign_accuracy"] >= 0.95,
+        "t2v_style_accuracy >= 0.8": result["t2v_style_accuracy"] >= 0.8,
+    }
+
+
+def write_sheets(out: Path, fidelity: Fidelity, control: Controllability, text: TextControl, context: int) -> None:
+    """Contact sheets next to ``out``: ground truth vs dream for a few episodes and the left branch (``.png``),
+    and the text-to-video clip of every style (``_t2v.png``)."""
+    names = [(f"gt {i}", f"dream {i}") for i in range(min(3, len(fidelity.gt)))]
+    rows, labels = real_vs_dream_rows(fidelity.gt, fidelity.open_loop.dream, context, names)
+    picks = sheet_picks(fidelity.open_loop.horizon)
+    rows += [[control.context_frame] + [control.left_dream[k] for k in picks]]
+    labels += ["left"]
+    write_png(out.with_suffix(".png"), upscale(contact_sheet(rows, labels), 2))
+    write_png(
+        out.with_name(out.stem + "_t2v.png"), upscale(contact_sheet([list(c) for c in text.t2v], list(STYLES)), 2)
+    )
+
+
 def evaluate_world_model(
     checkpoint: str | Path | None,
     episodes: int,
@@ -135,107 +243,37 @@ def evaluate_world_model(
     horizon: int = 8,
     device: str = "auto",
 ) -> dict[str, Any]:
-    from drivedreamer_env.bench.common import environment
+    """Fidelity, controllability and text control of a world model against the simulator.
 
+    Args:
+        checkpoint: world-model directory (None: the shipped default).
+        episodes: held-out episodes for fidelity (seeds from ``seed0``) and starts for controllability (seeds
+            from ``seed0 + 500``); text control uses seeds from ``seed0 + 2000``.
+        out: result JSON; contact sheets are written next to it (``.png``, ``_t2v.png``).
+        sampler: MaskGIT settings. context: real frames given. horizon: frames dreamed after them.
+        device: "auto", "cpu" or "cuda".
+
+    Returns:
+        The result written to ``out``: run settings (``checkpoint``, ``episodes``, ``context``, ``horizon``,
+        ``sampler``, ``seeds``), :meth:`Fidelity.to_json`, :meth:`Controllability.to_json`,
+        :meth:`TextControl.to_json`, ``goals`` and ``environment``.
+    """
     sampler = sampler or SamplerConfig()
     wm = WorldModel.load(checkpoint, device=device)
     h, w = wm.resolution
     cam = CameraConfig(width=w, height=h)
     sim = Simulator(SimConfig(camera=cam))
-    # ground-truth episodes of context + horizon frames under the data-generation policy
-    clips, seed = [], seed0
-    while len(clips) < episodes:
-        clip = record_episode(sim, seed, context + horizon)
-        seed += 1
-        if len(clip) == context + horizon:
-            clips.append(clip)
-    gt = np.stack([c.frames for c in clips])  # (N, C+H, H, W, 3)
-    actions = np.stack([c.actions for c in clips])
-    texts = [c.text for c in clips]
-    tokens = torch.stack([wm.encode(f) for f in gt])  # (N, C+H, h, w)
-    recon = wm.decode(tokens)
-    future = slice(context, context + horizon)
+    clips, last_seed = held_out_episodes(sim, episodes, context + horizon, seed0)
+    fidelity = evaluate_fidelity(wm, clips, context, horizon, sampler)
+    control_seeds = [seed0 + 500 + i for i in range(episodes)]
+    control = evaluate_controllability(wm, sim, control_seeds, context, horizon, sampler)
+    text = evaluate_text_control(wm, cam, seed0 + 2000, sampler)
     result: dict[str, Any] = {"checkpoint": str(checkpoint or "default"), "episodes": episodes, "context": context,
-                              "horizon": horizon, "sampler": asdict(sampler), "seeds": [seed0, seed - 1]}  # fmt: skip
-    result["tokenizer_psnr"] = _psnr(recon[:, future].reshape(-1, h, w, 3), gt[:, future].reshape(-1, h, w, 3))
-    dream = _rollout(wm, tokens, actions, texts, context, horizon, sampler, seed=1)
-    for k in (1, 4, 8):
-        if k <= horizon:
-            result[f"psnr@{k}"] = _psnr(dream[:, k - 1], gt[:, context + k - 1])
-    result[f"copy_last_psnr@{horizon}"] = _psnr(gt[:, context - 1], gt[:, context + horizon - 1])
-    other = actions.copy()
-    other[:, context - 1 :] = np.roll(actions, 1, axis=0)[:, context - 1 :]  # another episode's future actions
-    dream_other = _rollout(wm, tokens, other, texts, context, horizon, sampler, seed=1)
-    result[f"delta_psnr_actions@{horizon}"] = result[f"psnr@{horizon}"] - _psnr(dream_other[:, -1], gt[:, -1])
-    gap = action_nll_gap(wm, tokens, actions, other, texts, context, min(4, horizon))
-    result.update({f"action_nll_gap@{k + 1}": v for k, v in enumerate(gap)})
-    # controllability: left / right branches from one start; yaw read off the frames
-    cf = counterfactual_starts(sim, [seed0 + 500 + i for i in range(episodes)], context, horizon)
-    ctx_tokens = torch.stack([wm.encode(f) for f in cf["context_frames"]])
-    gt_yaw, dream_yaw = {}, {}
-    for name, (frames, acts) in cf["branches"].items():
-        full_actions = np.concatenate([cf["context_actions"], acts], axis=1)  # action of frame t drives t -> t+1
-        d = _rollout(wm, ctx_tokens, full_actions, cf["texts"], context, horizon, sampler, seed=2)
-        last_ctx = cf["context_frames"][:, -1:]
-        gt_yaw[name] = np.array(
-            [estimate_yaw(np.concatenate([lc, f]), cam.hfov_deg).sum() for lc, f in zip(last_ctx, frames, strict=True)]
-        )
-        dream_yaw[name] = np.array(
-            [estimate_yaw(np.concatenate([lc, f]), cam.hfov_deg).sum() for lc, f in zip(last_ctx, d, strict=True)]
-        )
-        if name == "left":
-            cf_left = d
-    ok = (dream_yaw["left"] > 0) & (dream_yaw["right"] < 0)
-    gt_ok = (gt_yaw["left"] > 0) & (gt_yaw["right"] < 0)
-    result["yaw_sign_accuracy"] = float(ok.mean())
-    result["yaw_estimator_validation"] = {
-        "gt_pair_sign_accuracy": float(gt_ok.mean()),
-        "gt_heading_change_true_rad": {
-            k: float(np.mean(v[1][..., 1].sum(axis=1) * 0.1)) for k, v in cf["branches"].items()
-        },
-        "gt_heading_change_estimated_rad": {k: float(v.mean()) for k, v in gt_yaw.items()},
-        "dream_heading_change_estimated_rad": {k: float(v.mean()) for k, v in dream_yaw.items()},
-    }
-    # text control: classify text-to-video clips back to their style
-    frames, labels, groups = style_dataset(cam, seeds_per_style=5, frames_per_seed=6, seed0=seed0 + 2000)
-    train = groups < 4
-    clf = StyleClassifier.fit(frames[train], labels[train])
-    val_acc = float((clf.predict(frames[~train]) == labels[~train]).mean())
-    captions = [
-        f"{s.split(', ')[0]}, {WEATHER_WORDS[s.split(', ')[1]]}, rural two-lane road straight, light traffic"
-        for s in STYLES
-    ]
-    n_t2v = 4
-    start = torch.full(
-        (len(STYLES), n_t2v, wm.stpt.cfg.grid_h, wm.stpt.cfg.grid_w), wm.stpt.cfg.mask_id, dtype=torch.long
-    )
-    gens = [torch.Generator().manual_seed(3 + i) for i in range(len(STYLES))]
-    t2v_tokens = generate_joint(wm.stpt, start, sampler, gens, text_ids=wm.text_ids(captions))
-    t2v = wm.decode(t2v_tokens)  # (S, T, H, W, 3)
-    pred = clf.predict(t2v.reshape(-1, h, w, 3)).reshape(len(STYLES), n_t2v)
-    result["t2v_style_accuracy"] = float((pred == np.arange(len(STYLES))[:, None]).mean())
-    result["t2v_style_classifier_validation_accuracy"] = val_acc
-    result["goals"] = {
-        "psnr@1 >= tokenizer_psnr - 2": result["psnr@1"] >= result["tokenizer_psnr"] - 2,
-        f"psnr@{horizon} >= copy_last + 3": result[f"psnr@{horizon}"] >= result[f"copy_last_psnr@{horizon}"] + 3,
-        f"delta_psnr_actions@{horizon} >= 2": result[f"delta_psnr_actions@{horizon}"] >= 2,
-        "yaw_sign_accuracy >= 0.95": result["yaw_sign_accuracy"] >= 0.95,
-        "t2v_style_accuracy >= 0.8": result["t2v_style_accuracy"] >= 0.8,
-    }
-    result["environment"] = environment()
+                              "horizon": horizon, "sampler": asdict(sampler), "seeds": [seed0, last_seed]}  # fmt: skip
+    result.update({**fidelity.to_json(), **control.to_json(), **text.to_json()})
+    result["goals"] = goals(result, horizon)
+    result["environment"] = environment(wm.device)
     out = Path(out)
     write_json(out, result)
-    # contact sheet: ground truth vs dream at each horizon, a few episodes; left branch; text-to-video per style
-    picks = [k - 1 for k in (1, 2, 4, 8) if k <= horizon]
-    rows, labels_ = [], []
-    for i in range(min(3, episodes)):
-        rows += [
-            [gt[i, context - 1]] + [gt[i, context + k] for k in picks],
-            [gt[i, context - 1]] + [dream[i, k] for k in picks],
-        ]
-        labels_ += [f"gt {i}", f"dream {i}"]
-    rows += [[cf["context_frames"][0, -1]] + [cf_left[0, k] for k in picks]]
-    labels_ += ["left"]
-    write_png(out.with_suffix(".png"), upscale(contact_sheet(rows, labels_), 2))
-    write_png(out.with_name(out.stem + "_t2v.png"), upscale(contact_sheet([list(c) for c in t2v], list(STYLES)), 2))
+    write_sheets(out, fidelity, control, text, context)
     return result

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterable
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from drivedreamer_env.data.windowing import resize_crop
+from drivedreamer_env.data.clip import Clip
+from drivedreamer_env.data.frames import image_folder_source, load_frames
 from drivedreamer_env.sources import open_source
 
 
@@ -24,36 +24,10 @@ class FrameDataset(Dataset):
         return self.frames[i]
 
 
-NOMINAL_FPS = 10.0  # frames alone carry no timing; the tokenizer does not use it
-
-
-def _frames_source(spec: str):
-    """Like ``open_source``, but a bare folder of images needs no frame rate: timing is irrelevant here."""
-    from drivedreamer_env.data.shards import MANIFEST
-    from drivedreamer_env.data.video import VideoSource
-
-    path = Path(spec.removeprefix("video:"))
-    if "?" not in spec and path.is_dir() and not (path / MANIFEST).exists():
-        return VideoSource(path, fps=NOMINAL_FPS)
-    return open_source(spec)
-
-
-def load_frames(spec: str, height: int, width: int, max_frames: int | None = None) -> tuple[torch.Tensor, list[int]]:
-    """All frames of a source resized / centre-cropped to (height, width); also each clip's frame count."""
-    chunks, counts, total = [], [], 0
-    for clip in _frames_source(spec):
-        frames = clip.frames
-        if frames.shape[1:3] != (height, width):
-            frames = resize_crop(frames, (height, width))
-        chunks.append(frames)
-        counts.append(len(frames))
-        total += len(frames)
-        if max_frames is not None and total >= max_frames:
-            break
-    if not chunks:
-        raise ValueError(f"data source {spec!r} yielded no frames")
-    frames = np.concatenate(chunks)[:max_frames]
-    return torch.from_numpy(frames), counts
+def _open_frames(spec: str) -> Iterable[Clip]:
+    """The clips of ``spec`` for frame-level use (a bare image folder needs no frame rate here)."""
+    folder = image_folder_source(spec)
+    return folder if folder is not None else open_source(spec)
 
 
 class FramesDataModule(L.LightningDataModule):
@@ -69,7 +43,9 @@ class FramesDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train is not None:
             return
-        frames, counts = load_frames(self.spec, self.height, self.width)
+        frames, counts = load_frames(
+            _open_frames(self.spec), self.height, self.width, name=f"data source {self.spec!r}"
+        )
         n_val_clips = round(len(counts) * self.val_fraction) if len(counts) > 1 else 0
         split = sum(counts[: len(counts) - n_val_clips]) if n_val_clips else len(frames)
         if split == len(frames) and len(frames) > 1:  # one clip: hold out its tail

@@ -74,54 +74,39 @@ class SaveEvery(L.Callback):
             self.save(trainer, module)
 
 
-def fit_resumable(
-    module: L.LightningModule,
-    make_datamodule: Callable[[int], L.LightningDataModule],
-    cfg: Any,
-    out_dir: str | Path,
-    data: str,
-    summary_key: str,
-    fast_dev_run: bool = False,
-) -> dict[str, Any]:
-    """Fit ``module`` until ``cfg.max_steps`` optimizer steps, resuming from ``out_dir/train_state`` if present.
+def _resume_state(module: L.LightningModule, out: Path) -> dict[str, Any] | None:
+    """The saved training state of ``out`` loaded into ``module`` (None when there is none to resume).
 
-    ``cfg`` needs ``max_steps``, ``checkpoint_every``, ``accelerator``, ``devices``, ``precision`` and may have
-    ``strategy`` and ``num_nodes``. ``make_datamodule(start_step)`` builds the data (seeded by the start step so a
-    resumed run sees new batches). Returns (and writes under ``summary_key`` in meta.json) the run's summary.
-    Under DDP only global rank 0 writes; the summary's step count is read back from the saved state, so it is
-    right under ``ddp_spawn`` too, where the steps happen in child processes.
+    Raises:
+        ValueError: ``out`` was trained with another config for one of the module's components.
     """
-    out = Path(out_dir)
-    info = None
-    if not fast_dev_run and (out / STATE_DIR / "state.json").is_file():
-        saved = read_json(out / CONFIG)
-        for name, (_, config) in module.components().items():
-            want = json.loads(json.dumps(dataclasses.asdict(config)))
-            if name in saved and saved[name] != want:
-                raise ValueError(f"{out / CONFIG} holds a different {name} config; use a new --out or the same config")
-        info = load_training_state(out, module)
-    start = int(info["step"]) if info else 0
-    module.step_count, module.resume_dir = start, (out if info else None)
-    remaining = cfg.max_steps - start
-    if remaining <= 0 and not fast_dev_run:
-        print(f"{out}: already trained for {start} steps (max_steps {cfg.max_steps})")
-        return read_json(out / "meta.json").get(summary_key, {}) if (out / "meta.json").is_file() else {}
-    dm = make_datamodule(start)
-    seconds_before = float(info.get("train_seconds", 0.0)) if info else 0.0
-    saver = SaveEvery(out, cfg.checkpoint_every, {"data": data, "config": dataclasses.asdict(cfg)}, seconds_before)
-    trainer = L.Trainer(
+    if not (out / STATE_DIR / "state.json").is_file():
+        return None
+    saved = read_json(out / CONFIG)
+    for name, (_, config) in module.components().items():
+        want = json.loads(json.dumps(dataclasses.asdict(config)))
+        if name in saved and saved[name] != want:
+            raise ValueError(f"{out / CONFIG} holds a different {name} config; use a new --out or the same config")
+    return load_training_state(out, module)
+
+
+def _trainer(cfg: Any, remaining: int, fast_dev_run: bool, callbacks: list[L.Callback]) -> L.Trainer:
+    """A Trainer for ``remaining`` optimizer steps that validates every ``cfg.checkpoint_every`` and logs nothing
+    itself (the callbacks save; Lightning's own checkpointing is off)."""
+    return L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=getattr(cfg, "strategy", "auto"),
         num_nodes=getattr(cfg, "num_nodes", 1), precision=cfg.precision, max_steps=remaining, max_epochs=-1,
         logger=False, enable_checkpointing=False,
         fast_dev_run=fast_dev_run, val_check_interval=min(cfg.checkpoint_every, remaining),
         check_val_every_n_epoch=None, limit_val_batches=8, num_sanity_val_steps=0, enable_model_summary=False,
-        callbacks=[] if fast_dev_run else [saver],
+        callbacks=callbacks,
     )  # fmt: skip
-    trainer.fit(module, datamodule=dm)
-    if fast_dev_run:
-        return {"steps": module.step_count}
-    if not trainer.is_global_zero:
-        return {"steps": module.step_count, "global_rank": trainer.global_rank}
+
+
+def _write_summary(
+    module: L.LightningModule, trainer: L.Trainer, cfg: Any, out: Path, data: str, summary_key: str
+) -> dict[str, Any]:
+    """The run's summary (command, steps read back from the saved state, wall time, device) into meta.json."""
     state = read_json(out / STATE_DIR / "state.json")
     summary = {
         "command": " ".join(shlex.quote(a) for a in ["drivedreamer", *sys.argv[1:]]),
@@ -138,3 +123,41 @@ def fit_resumable(
         summary["precision"] = cfg.precision
     write_meta(out, {summary_key: summary})
     return summary
+
+
+def fit_resumable(
+    module: L.LightningModule,
+    make_datamodule: Callable[[int], L.LightningDataModule],
+    cfg: Any,
+    out_dir: str | Path,
+    data: str,
+    summary_key: str,
+    fast_dev_run: bool = False,
+) -> dict[str, Any]:
+    """Fit ``module`` until ``cfg.max_steps`` optimizer steps, resuming from ``out_dir/train_state`` if present.
+
+    ``cfg`` needs ``max_steps``, ``checkpoint_every``, ``accelerator``, ``devices``, ``precision`` and may have
+    ``strategy`` and ``num_nodes``. ``make_datamodule(start_step)`` builds the data (seeded by the start step so a
+    resumed run sees new batches). Returns (and writes under ``summary_key`` in meta.json) the run's summary.
+    Under DDP only global rank 0 writes; the summary's step count is read back from the saved state, so it is
+    right under ``ddp_spawn`` too, where the steps happen in child processes. With ``fast_dev_run`` (one batch
+    of train and val) nothing is read or saved, and the summary is ``{"steps": 1}``.
+    """
+    out = Path(out_dir)
+    info = None if fast_dev_run else _resume_state(module, out)
+    start = int(info["step"]) if info else 0
+    module.step_count, module.resume_dir = start, (out if info else None)
+    remaining = cfg.max_steps - start
+    if remaining <= 0 and not fast_dev_run:
+        print(f"{out}: already trained for {start} steps (max_steps {cfg.max_steps})")
+        return read_json(out / "meta.json").get(summary_key, {}) if (out / "meta.json").is_file() else {}
+    dm = make_datamodule(start)
+    seconds_before = float(info.get("train_seconds", 0.0)) if info else 0.0
+    saver = SaveEvery(out, cfg.checkpoint_every, {"data": data, "config": dataclasses.asdict(cfg)}, seconds_before)
+    trainer = _trainer(cfg, remaining, fast_dev_run, callbacks=[] if fast_dev_run else [saver])
+    trainer.fit(module, datamodule=dm)
+    if fast_dev_run:
+        return {"steps": module.step_count}
+    if not trainer.is_global_zero:
+        return {"steps": module.step_count, "global_rank": trainer.global_rank}
+    return _write_summary(module, trainer, cfg, out, data, summary_key)

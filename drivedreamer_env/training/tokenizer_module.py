@@ -109,7 +109,7 @@ class TokenizerModule(ResumeMixin, L.LightningModule):
             self.trainer.should_stop = True
 
     def validation_step(self, frames: torch.Tensor, batch_idx: int) -> None:
-        from drivedreamer_env.eval.metrics import psnr
+        from drivedreamer_env.metrics import psnr
 
         loss, _, real, recon = self._losses(frames)
         self.log("val/loss", loss, prog_bar=True)

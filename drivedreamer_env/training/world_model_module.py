@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from drivedreamer_env.config import ConfigError, from_dict
+from drivedreamer_env.data.shards import MANIFEST
 from drivedreamer_env.data.tokens import TokenClip, TokenShardSource
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.models.checkpoint import (
@@ -30,6 +30,7 @@ from drivedreamer_env.models.checkpoint import (
 from drivedreamer_env.models.masking import MaskConfig, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.text import text_inputs
+from drivedreamer_env.models.tokenizer import TokenizerConfig
 from drivedreamer_env.sources.token_cache import resolve_token_dir
 from drivedreamer_env.training.loop import ResumeMixin, fit_resumable, warmup_cosine
 
@@ -243,10 +244,8 @@ def train_world_model(
     out = Path(out_dir)
     directory = resolve_token_dir(data, init, out)
     manifest = TokenShardSource(directory).manifest
-    tok = manifest["tokenizer"]
-    codebook = math.prod(tok["fsq_levels"]) if tok["quantizer"] == "fsq" else tok["vq_codebook_size"]
-    down = tok["patch"] * 2 ** len(tok["channels"])
-    grid = (tok["height"] // down, tok["width"] // down)
+    tok = from_dict(TokenizerConfig, manifest["tokenizer"], where=f"{directory / MANIFEST}:tokenizer")
+    codebook, grid = tok.codebook_size, tok.grid
     if init is not None:
         cfg.model = _init_model_config(init, codebook, grid, directory)
     cfg.model.codebook_size, (cfg.model.grid_h, cfg.model.grid_w) = codebook, grid

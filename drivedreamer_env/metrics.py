@@ -1,4 +1,8 @@
-"""Image quality metrics in torch: PSNR and SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5)."""
+"""Pure tensor image-quality metrics: PSNR and SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5).
+
+Ground floor: imports only torch, so the training losses (``models/losses.py``), the Lightning modules and every
+evaluation score images with the same code.
+"""
 
 from __future__ import annotations
 
