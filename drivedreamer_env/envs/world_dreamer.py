@@ -107,10 +107,7 @@ class _DreamSettings:
                                      guidance_scale=config.guidance_scale)  # fmt: skip
         ctx = config.context_frames or self.wm.stpt.cfg.context_frames
         self.core = DreamCore(self.wm, self.sampler, batch, ctx, config.reward)
-        self.start_spec, self.text = config.start, config.text
-        self.observation = config.observation
-        self.render_mode = config.render_mode
-        self.max_episode_steps = config.max_episode_steps
+        self.render_mode = config.render_mode  # the attribute Gymnasium's wrappers read
         self._window = None
 
     def _make_start(self, spec: Any, text: str | None, rng: np.random.Generator) -> Start:
@@ -118,7 +115,7 @@ class _DreamSettings:
 
     def _obs(self, i: int) -> Any:
         frame = self.core.frames[i].copy()
-        if self.observation == "rgb":
+        if self.config.observation == "rgb":
             return frame
         e = self.core.rows[i].ego
         return {
@@ -175,14 +172,14 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
 
     def __init__(self, config: DreamConfig | None = None, **kwargs: Any) -> None:
         self._setup(DreamConfig.from_dict(kwargs, base=config), batch=1)
-        self.observation_space = _observation_space(self.wm, self.observation)
+        self.observation_space = _observation_space(self.wm, self.config.observation)
         self.action_space = action_space()
         self.start: Start | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        spec, text = _start_from_options(options, self.start_spec)
-        self.start = self._make_start(spec, text if text is not None else self.text, self.np_random)
+        spec, text = _start_from_options(options, self.config.start)
+        self.start = self._make_start(spec, text if text is not None else self.config.text, self.np_random)
         self.core.start_rows([0], [self.start], [int(self.np_random.integers(0, 2**63 - 1))])
         info = self.core.info(0)
         info["start"] = self.start.info
@@ -193,8 +190,8 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
             raise RuntimeError("call reset() before step()")
         a = validate_actions(action, 1)
         _, reward, terminated = self.core.step(a)
-        steps = self.core.rows[0].steps
-        truncated = self.max_episode_steps is not None and steps >= self.max_episode_steps and not terminated[0]
+        steps, limit = self.core.rows[0].steps, self.config.max_episode_steps
+        truncated = limit is not None and steps >= limit and not terminated[0]
         if self.render_mode == "human":
             self._show(self._hud(0))
         return self._obs(0), float(reward[0]), bool(terminated[0]), bool(truncated), self.core.info(0)
@@ -265,7 +262,7 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
         self.num_envs = num_envs
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
-        self.single_observation_space = _observation_space(self.wm, self.observation)
+        self.single_observation_space = _observation_space(self.wm, self.config.observation)
         self.single_action_space = action_space()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -273,15 +270,15 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
         self._done = np.zeros(num_envs, bool)
 
     def _restart(self, rows: list[int], options: dict | None) -> None:
-        spec, text = _start_from_options(options, self.start_spec)
-        text = text if text is not None else self.text
+        spec, text = _start_from_options(options, self.config.start)
+        text = text if text is not None else self.config.text
         starts = [self._make_start(spec, text, self._rngs[i]) for i in rows]
         seeds = [int(self._rngs[i].integers(0, 2**63 - 1)) for i in rows]
         self.core.start_rows(rows, starts, seeds)
         self._done[rows] = False
 
     def _batch_obs(self) -> Any:
-        if self.observation == "rgb":
+        if self.config.observation == "rgb":
             return self.core.frames.copy()
         obs = [self._obs(i) for i in range(self.num_envs)]
         return {k: np.stack([o[k] for o in obs]) for k in obs[0]}
@@ -325,7 +322,7 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
         pending = np.flatnonzero(self._done).tolist() if mode == AutoresetMode.NEXT_STEP else []
         _, rewards, terminated = self.core.step(a)
         steps = np.array([row.steps for row in self.core.rows])
-        limit = self.max_episode_steps
+        limit = self.config.max_episode_steps
         truncated = (steps >= limit) & ~terminated if limit is not None else np.zeros(self.num_envs, bool)
         infos: dict[str, Any] = {}
         if pending:  # NEXT_STEP: the finished sub-envs start over instead of stepping
@@ -335,7 +332,7 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
         if mode == AutoresetMode.SAME_STEP and finished:
             final_obs = self._batch_obs()
             for i in finished:
-                final = final_obs[i] if self.observation == "rgb" else {k: v[i] for k, v in final_obs.items()}
+                final = final_obs[i] if self.config.observation == "rgb" else {k: v[i] for k, v in final_obs.items()}
                 infos = self._add_info(infos, {"final_obs": final, "final_info": self.core.info(i)}, i)
             self._restart(finished, None)
         for i in range(self.num_envs):
