@@ -55,8 +55,9 @@ class Row:
     start_info: dict = field(default_factory=dict)
 
     def copy(self) -> Row:
-        return dataclasses.replace(self, ego=self.ego.copy(), action=self.action.copy(),
-                                   start_info=dict(self.start_info))  # fmt: skip
+        return dataclasses.replace(
+            self, ego=self.ego.copy(), action=self.action.copy(), start_info=dict(self.start_info)
+        )
 
 
 def clone_generator(g: torch.Generator) -> torch.Generator:
@@ -139,7 +140,8 @@ class DreamCore(DrivingTask):
             acts.append(actions)
             s, d, heading = start.route.project(np.array([ego.x, ego.y]), 0.0, window_m=1e9)
             err = float(wrap_angle(ego.yaw - heading))
-            self.rows[i] = Row(ego, start.route, s, s, d, err, start.text, start_info=dict(start.info))
+            self.rows[i] = Row(ego, start.route, start_s_m=s, route_s_m=s, lateral_m=d, heading_error_rad=err,
+                               text=start.text, start_info=dict(start.info))  # fmt: skip
         text_ids = self.wm.text_ids([st.text for st in starts])
         self.rollout.reset_rows(list(rows), torch.stack(toks), torch.stack(acts), text_ids)
         idx = list(rows)

@@ -56,7 +56,9 @@ class SimConfig:
     """Everything that defines a ProcDrive episode except its seed.
 
     ``time_of_day``, ``weather``, ``environment``, ``lanes_per_direction`` and ``traffic_density`` are drawn
-    per episode from the seed when left ``None``; set them to force a style.
+    per episode from the seed when left ``None``; set them to force a style. ``reward`` holds the weights of the
+    reward shared with the dream (:mod:`drivedreamer_env.sim.rewards`); the old flat keys ``reward_progress``,
+    ``reward_lane_offset``, ``reward_heading`` and ``reward_terminal`` still load, with a DeprecationWarning.
     """
 
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -72,7 +74,7 @@ class SimConfig:
     traffic_density: float | None = None  # vehicles per 100 m per lane
     initial_speed_mps: float = 8.0
     max_curvature_1pm: float = 1.0 / 25.0  # tightest curve [1/m] (radius 25 m)
-    reward: RewardConfig = field(default_factory=RewardConfig)  # weights; terminal = leaving the road or colliding
+    reward: RewardConfig = field(default_factory=RewardConfig)  # terminal = leaving the road or colliding
     # deprecated spellings of reward.progress / .deviation / .heading / .terminal: they warn, then set `reward`
     reward_progress: InitVar[float | None] = None
     reward_lane_offset: InitVar[float | None] = None
