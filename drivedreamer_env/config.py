@@ -22,6 +22,8 @@ def _is_dataclass_type(tp: Any) -> bool:
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
+    if isinstance(tp, dataclasses.InitVar):  # an init-only argument (e.g. a deprecated key): check its type
+        tp = tp.type
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if _is_dataclass_type(tp):
@@ -49,6 +51,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
     """Build dataclass ``cls`` from ``data``, rejecting unknown keys.
 
+    Init-only arguments (``dataclasses.InitVar``, e.g. deprecated keys that ``__post_init__`` translates) are
+    accepted too, but not listed as allowed keys.
+
     Args:
         cls: the dataclass type.
         data: plain mapping (e.g. parsed YAML).
@@ -56,7 +61,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
     """
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - names)
+    init_only = {k for k, tp in hints.items() if isinstance(tp, dataclasses.InitVar)}
+    unknown = sorted(set(data) - names - init_only)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; allowed keys are {sorted(names)}")
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}

@@ -16,9 +16,10 @@ def register_envs() -> None:
             max_episode_steps=400,
         )
     if "WorldDreamerDrive-v0" not in gym.registry:
-        # kwargs: see drivedreamer_env.envs.world_dreamer (checkpoint, device, sampling_steps, temperature,
-        # guidance_scale, context_frames, start, text, observation, reward_weights, render_mode; the vector
-        # env also num_envs and autoreset_mode). The weights load lazily, on construction.
+        # kwargs: the fields of drivedreamer_env.envs.config.DreamConfig (checkpoint, device, sampling_steps,
+        # temperature, guidance_scale, context_frames, start, text, observation, reward, max_episode_steps,
+        # render_mode) plus reward_weights, or config=DreamConfig(...); the vector env also num_envs and
+        # autoreset_mode. The weights load lazily, on construction.
         gym.register(
             id="WorldDreamerDrive-v0",
             entry_point="drivedreamer_env.envs.world_dreamer:WorldDreamerDriveEnv",

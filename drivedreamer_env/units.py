@@ -126,13 +126,13 @@ def physical_to_normalized(steer_rad: ArrayLike, speed_mps: ArrayLike, geometry:
     return np.stack([steer, speed], axis=-1).astype(np.float32)
 
 
-def speed_yaw_rate_from_poses(
+def _validated_poses(
     timestamps_s: ArrayLike, xy_m: ArrayLike, yaw_rad: ArrayLike
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Ego speed [m/s] and yaw rate [rad/s] per pose from a pose sequence with real (uneven) timestamps.
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """A pose sequence as float64 ``(T,)`` timestamps, ``(T, 2)`` xy and ``(T,)`` unwrapped yaw.
 
-    Central differences inside, one-sided at the ends; yaw is unwrapped first. Speed is signed by the
-    direction of motion in the ego frame (negative when reversing).
+    Raises:
+        ValueError: fewer than 2 poses, mismatched shapes, or timestamps that do not strictly increase.
     """
     t = np.asarray(timestamps_s, dtype=np.float64)
     xy = np.asarray(xy_m, dtype=np.float64)
@@ -143,6 +143,18 @@ def speed_yaw_rate_from_poses(
         )
     if np.any(np.diff(t) <= 0):
         raise ValueError("timestamps must be strictly increasing")
+    return t, xy, yaw
+
+
+def speed_yaw_rate_from_poses(
+    timestamps_s: ArrayLike, xy_m: ArrayLike, yaw_rad: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Ego speed [m/s] and yaw rate [rad/s] per pose from a pose sequence with real (uneven) timestamps.
+
+    Central differences inside, one-sided at the ends; yaw is unwrapped first. Speed is signed by the
+    direction of motion in the ego frame (negative when reversing).
+    """
+    t, xy, yaw = _validated_poses(timestamps_s, xy_m, yaw_rad)
     vel = np.stack([np.gradient(xy[:, 0], t), np.gradient(xy[:, 1], t)], axis=-1)
     forward = np.stack([np.cos(yaw), np.sin(yaw)], axis=-1)
     speed = np.linalg.norm(vel, axis=-1) * np.sign(np.sum(vel * forward, axis=-1) + 1e-12)
@@ -160,16 +172,8 @@ def step_speed_yaw_rate(
     ``chord * (dyaw / 2) / sin(dyaw / 2)`` (exact for the kinematic bicycle model's arcs, the chord length when
     going straight), signed by the direction of motion along the heading at the midpoint (negative reversing).
     """
-    t = np.asarray(timestamps_s, dtype=np.float64)
-    xy = np.asarray(xy_m, dtype=np.float64)
-    yaw = unwrap_yaw(yaw_rad)
-    if t.ndim != 1 or len(t) < 2 or xy.shape != (len(t), 2) or yaw.shape != t.shape:
-        raise ValueError(
-            f"need >= 2 poses with timestamps (T,), xy (T, 2), yaw (T,); got {t.shape}, {xy.shape}, {yaw.shape}"
-        )
+    t, xy, yaw = _validated_poses(timestamps_s, xy_m, yaw_rad)
     dt = np.diff(t)
-    if np.any(dt <= 0):
-        raise ValueError("timestamps must be strictly increasing")
     d_xy = np.diff(xy, axis=0)
     half_turn = np.diff(yaw) / 2.0
     safe = np.where(np.abs(half_turn) > 1e-9, half_turn, 1.0)

@@ -1,5 +1,9 @@
-"""WorldDreamerDrive-v0 on the shipped model: Gymnasium contracts, vector autoreset, forks, bad actions."""
+"""WorldDreamerDrive-v0 on the shipped model: Gymnasium contracts, vector autoreset, forks, bad actions,
+DreamConfig, and the sign of every reward term."""
 
+import dataclasses
+
+import cv2
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -8,10 +12,13 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
 import drivedreamer_env  # noqa: F401  (registers the environments)
+from drivedreamer_env.config import ConfigError
 from drivedreamer_env.data.clip import Clip
+from drivedreamer_env.envs.config import DREAM_REWARD, DreamConfig
 from drivedreamer_env.envs.route import Route
 from drivedreamer_env.envs.world_dreamer import load_world_model
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig
+from drivedreamer_env.sim.rewards import REWARD_TERMS
 
 ENV_ID = "WorldDreamerDrive-v0"
 LEFT, RIGHT = np.array([0.6, -0.2], np.float32), np.array([-0.6, -0.2], np.float32)
@@ -91,14 +98,25 @@ def test_fork_matches_under_same_actions_and_differs_under_different_ones():
     assert pose_l[2] > pose_r[2]  # the ego's heading follows the commanded turn
 
 
-def test_record_video_writes_a_file(tmp_path):
+def test_record_video_writes_the_rendered_frames(tmp_path):
     env = gym.wrappers.RecordVideo(make(render_mode="rgb_array"), str(tmp_path), episode_trigger=lambda e: True)
     env.reset(seed=1)
+    rendered = [env.render()]
     for _ in range(3):
         env.step(np.zeros(2, np.float32))
+        rendered.append(env.render())
     env.close()
     videos = list(tmp_path.glob("*.mp4"))
-    assert videos and videos[0].stat().st_size > 0
+    assert len(videos) == 1
+    cap = cv2.VideoCapture(str(videos[0]))
+    decoded = []
+    while (frame := cap.read()[1]) is not None:
+        decoded.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    cap.release()
+    assert len(decoded) == len(rendered) == 4  # the reset frame and one per step
+    for got, want in zip(decoded, rendered, strict=True):
+        assert got.shape == want.shape == (256, 512, 3)  # the 64 x 128 frame upscaled x4 with the HUD
+        assert np.abs(got.astype(int) - want.astype(int)).mean() < 8  # the same picture, up to compression
 
 
 def test_clip_and_image_starts():
@@ -184,6 +202,66 @@ def test_route_projection():
     assert s == pytest.approx(5.0) and d == pytest.approx(1.0) and heading == pytest.approx(0.0)
     s, d, _ = route.project(np.array([5.0, -2.0]), 0.0)
     assert d == pytest.approx(-2.0)
+
+
+def _dream_term_deltas(action: np.ndarray, warmup: int, **kwargs) -> tuple[dict, dict, dict, bool]:
+    """Per term: the change of one dream step's reward when that term's weight rises by 1, from one state.
+
+    Returns (deltas, info before the step, info after it, terminated).
+    """
+    env = make(**kwargs).unwrapped
+    _, before = env.reset(seed=3)
+    for _ in range(warmup):
+        before = env.step(action)[-1]
+    state, base = env.get_state(), env.core.reward_config
+    _, reward, terminated, _, after = env.step(action)
+    deltas = {}
+    for name in REWARD_TERMS:
+        env.set_state(state)
+        env.core.reward_config = base.updated({name: getattr(base, name) + 1.0})
+        deltas[name] = env.step(action)[1] - reward
+    return deltas, before, after, terminated
+
+
+def test_dream_reward_terms_have_their_signs():
+    deltas, before, after, terminated = _dream_term_deltas(LEFT, warmup=2)
+    assert not terminated
+    accel_lon = (after["speed"] - before["speed"]) / 0.1
+    accel_lat = after["speed"] * after["yaw_rate"]
+    assert deltas["progress"] == pytest.approx(after["progress"] - before["progress"]) and deltas["progress"] > 0.3
+    assert deltas["deviation"] == pytest.approx(-abs(after["deviation"])) and deltas["deviation"] < 0
+    assert deltas["heading"] == pytest.approx(-abs(after["heading_error"])) and deltas["heading"] < 0
+    assert deltas["comfort"] == pytest.approx(-(accel_lon**2 + accel_lat**2)) and deltas["comfort"] < 0
+    assert deltas["event"] == pytest.approx(-sum(after["events"].values())) and deltas["event"] < 0
+    assert deltas["terminal"] == 0.0
+
+
+def test_dream_termination_penalises():
+    deltas, *_, terminated = _dream_term_deltas(LEFT, warmup=1, reward_weights={"max_deviation_m": 0.0})
+    assert terminated  # any lateral offset is beyond a limit of 0 m
+    assert deltas["terminal"] == pytest.approx(-1.0)
+
+
+def test_dream_config_is_passed_whole_or_built_from_the_kwargs():
+    cfg = DreamConfig(sampling_steps=2, observation="dict", reward=DREAM_REWARD.updated({"comfort": 0.01}))
+    env = gym.make(ENV_ID, config=cfg)
+    same = gym.make(ENV_ID, sampling_steps=2, observation="dict", reward_weights={"comfort": 0.01})
+    assert env.unwrapped.config == same.unwrapped.config == cfg
+    assert env.unwrapped.core.reward_config == dataclasses.replace(DREAM_REWARD, comfort=0.01)
+    assert isinstance(env.observation_space, gym.spaces.Dict)
+    a, b = (e.reset(seed=5)[0]["image"] for e in (env, same))
+    np.testing.assert_array_equal(a, b)
+    assert env.step(LEFT)[1] == same.step(LEFT)[1]
+    venv = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", config=cfg)
+    assert venv.unwrapped.config == dataclasses.replace(cfg, max_episode_steps=400)  # make_vec's registered limit
+    assert venv.single_observation_space == env.observation_space
+    venv.close()
+    with pytest.raises(ConfigError, match=r"'samplng_steps'.*known.*'sampling_steps'"):
+        gym.make(ENV_ID, samplng_steps=2)
+    with pytest.raises(ConfigError, match=r"unknown reward weight.*'comfrt'"):
+        gym.make(ENV_ID, reward_weights={"comfrt": 1.0})
+    with pytest.raises(ValueError, match="observation must be"):
+        gym.make(ENV_ID, observation="depth")
 
 
 def test_counterfactual_cli_writes_video_plot_and_metrics(tmp_path):

@@ -8,6 +8,7 @@ from gymnasium.utils.env_checker import check_env
 import drivedreamer_env  # noqa: F401  (registers the environments)
 from drivedreamer_env.registration import ENV_IDS
 from drivedreamer_env.sim import Simulator
+from drivedreamer_env.sim.actions import validate_actions
 from drivedreamer_env.sim.render import Renderer
 from drivedreamer_env.sim.world import POLE, Boxes
 
@@ -57,6 +58,18 @@ def test_bad_actions_are_rejected_with_a_clear_error(action, message):
     env.reset(seed=0)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         env.step(action)
+
+
+def test_one_action_validation_serves_single_and_batched_envs():
+    np.testing.assert_array_equal(validate_actions([2.0, -0.5]), [1.0, -0.5])  # out of range is clipped
+    np.testing.assert_array_equal(validate_actions([0.1, 0.2], batch=1), [[0.1, 0.2]])
+    assert validate_actions(np.zeros((3, 2)), batch=3).shape == (3, 2)
+    with pytest.raises(ValueError, match=r"shape \(3, 2\) = \[steering, speed\].*got shape \(2, 2\)"):
+        validate_actions(np.zeros((2, 2)), batch=3)
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        validate_actions([[0.0, 0.0]])  # a single env takes exactly one action
+    with pytest.raises(ValueError, match="finite"):
+        validate_actions([[0.0, np.inf]], batch=1)
 
 
 def test_steering_left_turns_left_and_world_moves_right(day_cfg):

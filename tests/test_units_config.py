@@ -1,5 +1,7 @@
-"""Units (signs and round trips) and typed YAML configs."""
+"""Units (signs and round trips, pose validation) and typed configs (SimConfig YAML, DreamConfig)."""
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +9,9 @@ import pytest
 
 from drivedreamer_env import units
 from drivedreamer_env.config import ConfigError, load_config
+from drivedreamer_env.envs.config import DREAM_REWARD, DreamConfig
 from drivedreamer_env.sim.config import SimConfig
+from drivedreamer_env.sim.rewards import RewardConfig
 
 
 def test_left_steering_is_positive_yaw_rate_and_round_trips():
@@ -62,3 +66,62 @@ def test_yaml_config_loads_and_unknown_keys_name_key_and_file(tmp_path):
     bad.write_text("dt_s: fast\n")
     with pytest.raises(ConfigError, match="dt_s"):
         load_config(SimConfig, bad)
+
+
+@pytest.mark.parametrize("fn", [units.speed_yaw_rate_from_poses, units.step_speed_yaw_rate])
+def test_both_pose_functions_reject_bad_poses_alike(fn):
+    t, xy, yaw = np.array([0.0, 0.1, 0.2]), np.zeros((3, 2)), np.zeros(3)
+    with pytest.raises(ValueError, match=r"need >= 2 poses.*\(3, 3\)"):
+        fn(t, np.zeros((3, 3)), yaw)
+    with pytest.raises(ValueError, match="need >= 2 poses"):
+        fn(t[:1], xy[:1], yaw[:1])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        fn(np.array([0.0, 0.1, 0.1]), xy, yaw)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs/sim").glob("*.yaml")))
+def test_every_shipped_sim_config_loads_with_procdrive_reward(path):
+    cfg = load_config(SimConfig, path)
+    assert cfg.reward == RewardConfig()  # none of them overrides the reward: ProcDrive's weights
+    assert cfg.reward.comfort == 0.0 and cfg.reward.max_deviation_m is None
+
+
+def test_deprecated_sim_reward_keys_warn_and_set_the_reward(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text("reward_progress: 0.2\nreward_lane_offset: 0.5\n")
+    with pytest.warns(DeprecationWarning) as caught:
+        cfg = load_config(SimConfig, old)
+    messages = [str(w.message) for w in caught]
+    assert (
+        len(messages) == 2 and "SimConfig.reward_progress is deprecated: use SimConfig.reward.progress" in messages[0]
+    )
+    assert "SimConfig.reward_lane_offset is deprecated: use SimConfig.reward.deviation" in messages[1]
+    assert cfg.reward == RewardConfig(progress=0.2, deviation=0.5)
+    with pytest.warns(DeprecationWarning, match="reward_terminal"):
+        assert SimConfig(reward_terminal=2.0).reward.terminal == 2.0
+    new = tmp_path / "new.yaml"
+    new.write_text("reward:\n  heading: 0.3\n")
+    assert load_config(SimConfig, new).reward == RewardConfig(heading=0.3)
+    new.write_text("reward:\n  headng: 0.3\n")
+    with pytest.raises(ConfigError, match=r"new\.yaml\.reward.*headng"):
+        load_config(SimConfig, new)
+
+
+def test_dream_config_round_trips_and_rejects_unknown_keys():
+    cfg = DreamConfig.from_dict({"sampling_steps": 4, "start": {"seed": 3}, "reward_weights": {"comfort": 0.01}})
+    assert cfg.reward == dataclasses.replace(DREAM_REWARD, comfort=0.01)  # the other dream weights are kept
+    assert cfg.reward.event == 1.0 and cfg.reward.max_deviation_m == 4.0
+    data = json.loads(json.dumps(cfg.to_dict()))
+    assert DreamConfig.from_dict(data) == cfg
+    partial = DreamConfig.from_dict({"reward": {"terminal": 1.0}})  # a partial mapping keeps the dream's others
+    assert partial.reward == dataclasses.replace(DREAM_REWARD, terminal=1.0)
+    assert DreamConfig.from_dict({"device": "cpu"}, base=cfg) == dataclasses.replace(cfg, device="cpu")
+    assert DreamConfig(context_frames=0).context_frames is None  # 0 = the model's own, as before
+    with pytest.raises(
+        ConfigError, match=r"unknown WorldDreamerDrive-v0 argument\(s\) \['temprature'\].*'temperature'"
+    ):
+        DreamConfig.from_dict({"temprature": 0.5})
+    with pytest.raises(ConfigError, match=r"unknown reward weight.*'comfrt'.*known"):
+        DreamConfig.from_dict({"reward_weights": {"comfrt": 1.0}})
+    with pytest.raises(ValueError, match="render_mode must be"):
+        DreamConfig(render_mode="video")

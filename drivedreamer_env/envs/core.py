@@ -9,6 +9,7 @@ restarted on their own (:meth:`DreamCore.start_rows`) and copied (:meth:`DreamCo
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,70 +22,42 @@ from drivedreamer_env.models.sampler import Rollout, SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.sim.config import EgoLimits
 from drivedreamer_env.sim.ego import EgoState, integrate_pose, step_ego
-from drivedreamer_env.units import VehicleGeometry, normalized_to_physical
-
-
-@dataclass
-class RewardConfig:
-    """Reward per step and termination rules.
-
-    ``reward = progress * d_s - deviation * |d| - heading * |heading error| - comfort * (a_lon^2 + a_lat^2)
-    - event * sum(p_event)``, and ``- terminal`` on termination. The episode terminates when ``|d|`` exceeds
-    ``max_deviation_m`` or an event probability exceeds ``event_threshold``.
-    """
-
-    progress: float = 0.1  # per metre along the route
-    deviation: float = 0.05  # per metre of lateral offset
-    heading: float = 0.1  # per radian of heading error
-    comfort: float = 0.002  # per (m/s^2)^2
-    event: float = 1.0  # per unit of event probability
-    terminal: float = 5.0
-    max_deviation_m: float = 4.0
-    event_threshold: float = 0.5
-
-    @classmethod
-    def from_kwargs(cls, weights: dict | None) -> RewardConfig:
-        weights = dict(weights or {})
-        unknown = set(weights) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown reward weight(s) {sorted(unknown)}; known: {list(cls.__dataclass_fields__)}")
-        return cls(**{k: float(v) for k, v in weights.items()})
+from drivedreamer_env.sim.rewards import DrivingTask, RewardConfig, StepMeasures
+from drivedreamer_env.units import VehicleGeometry, normalized_to_physical, wrap_angle
 
 
 @dataclass
 class Row:
-    """The non-tensor state of one row."""
+    """The non-tensor state of one dream row: its ego, its reference route and where it is along it.
+
+    Attributes:
+        ego: kinematic state of the ego (pose in the route's world frame).
+        route: the reference route the row is scored against.
+        start_s_m: arc length along the route at the episode start [m].
+        route_s_m: arc length along the route now [m] (``route_s_m - start_s_m`` is the progress).
+        lateral_m: signed offset from the route now [m], + left.
+        heading_error_rad: ego yaw minus route heading, wrapped to [-pi, pi) [rad].
+        text: the caption the row is conditioned on.
+        steps: steps since the start.
+        action: the last normalised action ``[steering, speed]``.
+        start_info: provenance of the start (kind, seed, ...).
+    """
 
     ego: EgoState
     route: Route
-    s0: float  # route arc length at the start
-    s: float
-    d: float
-    heading_error: float
+    start_s_m: float
+    route_s_m: float
+    lateral_m: float
+    heading_error_rad: float
     text: str
     steps: int = 0
-    action: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # last normalised action
+    action: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     start_info: dict = field(default_factory=dict)
 
     def copy(self) -> Row:
-        return Row(self.ego.copy(), self.route, self.s0, self.s, self.d, self.heading_error, self.text, self.steps,
-                   self.action.copy(), dict(self.start_info))  # fmt: skip
-
-
-def validate_actions(actions: object, batch: int) -> np.ndarray:
-    """(B, 2) float64 normalised actions clipped to [-1, 1]; NaN / inf and wrong shapes are errors."""
-    a = np.asarray(actions, dtype=np.float64)
-    if a.shape == (2,) and batch == 1:
-        a = a[None]
-    if a.shape != (batch, 2):
-        expected = "(2,)" if batch == 1 else f"({batch}, 2)"
-        raise ValueError(
-            f"action must have shape {expected} = [steering, speed] in [-1, 1] (steering +1 = full left), "
-            f"got shape {a.shape}"
+        return dataclasses.replace(
+            self, ego=self.ego.copy(), action=self.action.copy(), start_info=dict(self.start_info)
         )
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"action must be finite [steering, speed] in [-1, 1], got {a.tolist()}")
-    return np.clip(a, -1.0, 1.0)
 
 
 def clone_generator(g: torch.Generator) -> torch.Generator:
@@ -93,15 +66,15 @@ def clone_generator(g: torch.Generator) -> torch.Generator:
     return new
 
 
-class DreamCore:
-    """B dream rows on one world model.
+class DreamCore(DrivingTask):
+    """B dream rows on one world model; reward and termination of :mod:`drivedreamer_env.sim.rewards`.
 
     Args:
         wm: the loaded world model (shared, read-only).
         sampler: MaskGIT settings.
         batch: number of rows.
         context_frames: frames every row's cache holds (>= the model's action window + 1).
-        reward: reward and termination settings.
+        reward_config: reward and termination weights.
         geometry, limits, dt_s: ego kinematics (the simulator's by default).
     """
 
@@ -111,7 +84,7 @@ class DreamCore:
         sampler: SamplerConfig,
         batch: int,
         context_frames: int,
-        reward: RewardConfig,
+        reward_config: RewardConfig,
         geometry: VehicleGeometry | None = None,
         limits: EgoLimits | None = None,
         dt_s: float = 0.1,
@@ -120,7 +93,7 @@ class DreamCore:
         if context_frames < k + 1:
             raise ValueError(f"context_frames must be >= {k + 1} (the model's action window + 1), got {context_frames}")
         self.wm, self.sampler, self.batch = wm, sampler, batch
-        self.context_frames, self.reward = context_frames, reward
+        self.context_frames, self.reward_config = context_frames, reward_config
         self.geometry, self.limits, self.dt_s = geometry or VehicleGeometry(), limits or EgoLimits(), dt_s
         self.rollout = Rollout(wm.stpt, sampler, batch, keep_frames=context_frames)
         self.rows: list[Row | None] = [None] * batch
@@ -166,8 +139,9 @@ class DreamCore:
             toks.append(tokens)
             acts.append(actions)
             s, d, heading = start.route.project(np.array([ego.x, ego.y]), 0.0, window_m=1e9)
-            err = float(np.angle(np.exp(1j * (ego.yaw - heading))))
-            self.rows[i] = Row(ego, start.route, s, s, d, err, start.text, start_info=dict(start.info))
+            err = float(wrap_angle(ego.yaw - heading))
+            self.rows[i] = Row(ego, start.route, start_s_m=s, route_s_m=s, lateral_m=d, heading_error_rad=err,
+                               text=start.text, start_info=dict(start.info))  # fmt: skip
         text_ids = self.wm.text_ids([st.text for st in starts])
         self.rollout.reset_rows(list(rows), torch.stack(toks), torch.stack(acts), text_ids)
         idx = list(rows)
@@ -183,37 +157,42 @@ class DreamCore:
         """
         if any(r is None for r in self.rows):
             raise RuntimeError("call reset() before step()")
-        steer, speed = normalized_to_physical(actions, self.geometry)
-        canonical = np.zeros((self.batch, 2), np.float32)
-        before = []
-        for i, row in enumerate(self.rows):
-            before.append((row.ego.speed, row.s))
-            row.ego = step_ego(row.ego, float(steer[i]), float(speed[i]), self.dt_s, self.geometry, self.limits)
-            row.action = actions[i].astype(np.float32)
-            canonical[i] = (row.ego.speed, row.ego.yaw_rate)
-        self.rollout.act(torch.from_numpy(canonical))
+        before = [(row.ego.speed, row.route_s_m) for row in self.rows]
+        self.rollout.act(torch.from_numpy(self._move_egos(actions)))
         tokens = self.rollout.sample(self.generators)
         self.frames = self.wm.decode(tokens[:, None])[:, 0]
         self.events = torch.sigmoid(self.rollout.last_events).cpu().numpy().astype(np.float64)
         rewards = np.zeros(self.batch)
         terminated = np.zeros(self.batch, bool)
-        rc = self.reward
-        for i, row in enumerate(self.rows):
-            speed0, s0 = before[i]
-            e = row.ego
-            row.s, row.d, heading = row.route.project(np.array([e.x, e.y]), row.s)
-            row.heading_error = float(np.angle(np.exp(1j * (e.yaw - heading))))
-            row.steps += 1
-            a_lon = (e.speed - speed0) / self.dt_s
-            a_lat = e.speed * e.yaw_rate
-            ev = self.events[i]
-            terminated[i] = abs(row.d) > rc.max_deviation_m or bool(np.any(ev > rc.event_threshold))
-            rewards[i] = (
-                rc.progress * (row.s - s0) - rc.deviation * abs(row.d) - rc.heading * abs(row.heading_error)
-                - rc.comfort * (a_lon**2 + a_lat**2) - rc.event * float(ev.sum())
-                - (rc.terminal if terminated[i] else 0.0)
-            )  # fmt: skip
+        for i, (speed_before, s_before) in enumerate(before):
+            rewards[i], terminated[i] = self._score(self._measure(i, speed_before, s_before))
         return self.frames.copy(), rewards, terminated
+
+    def _move_egos(self, actions: np.ndarray) -> np.ndarray:
+        """Step every row's ego under ``actions`` (B, 2); returns the canonical actions (B, 2) ``[m/s, rad/s]``."""
+        steer, speed = normalized_to_physical(actions, self.geometry)
+        canonical = np.zeros((self.batch, 2), np.float32)
+        for i, row in enumerate(self.rows):
+            row.ego = step_ego(row.ego, float(steer[i]), float(speed[i]), self.dt_s, self.geometry, self.limits)
+            row.action = actions[i].astype(np.float32)
+            canonical[i] = (row.ego.speed, row.ego.yaw_rate)
+        return canonical
+
+    def _measure(self, i: int, speed_before: float, s_before: float) -> StepMeasures:
+        """Project row ``i``'s moved ego onto its route (updating the row) and measure the step."""
+        row = self.rows[i]
+        e = row.ego
+        row.route_s_m, row.lateral_m, heading = row.route.project(np.array([e.x, e.y]), row.route_s_m)
+        row.heading_error_rad = float(wrap_angle(e.yaw - heading))
+        row.steps += 1
+        return StepMeasures(
+            progress_m=row.route_s_m - s_before,
+            deviation_m=row.lateral_m,
+            heading_error_rad=row.heading_error_rad,
+            accel_lon_mps2=(e.speed - speed_before) / self.dt_s,
+            accel_lat_mps2=e.speed * e.yaw_rate,
+            events=self.events[i],
+        )
 
     def info(self, i: int) -> dict:
         """The documented ``info`` of row ``i``."""
@@ -224,9 +203,9 @@ class DreamCore:
             "speed": e.speed,
             "yaw_rate": e.yaw_rate,
             "steer": e.steer,
-            "progress": row.s - row.s0,  # metres along the route since the start
-            "deviation": row.d,
-            "heading_error": row.heading_error,
+            "progress": row.route_s_m - row.start_s_m,  # metres along the route since the start
+            "deviation": row.lateral_m,
+            "heading_error": row.heading_error_rad,
             "step": row.steps,
             "events": {name: float(p) for name, p in zip(self.event_names, self.events[i], strict=True)},
             "text": row.text,

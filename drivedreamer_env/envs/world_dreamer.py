@@ -17,9 +17,12 @@ for the seed (its caption is the text), an int seed or scenario dict (``seed, la
 weather, area``), a :class:`~drivedreamer_env.data.clip.Clip`, or an image (array or path) with
 ``options["text"]``. Missing context frames are dreamt from the first ones (image-to-video).
 
-Reward: see :class:`~drivedreamer_env.envs.core.RewardConfig` (progress along the route minus deviation,
-heading, comfort and event penalties). Termination: ``|deviation| > max_deviation_m`` or an event probability
-above ``event_threshold``. ``max_episode_steps`` (registered: 400 = 40 s) truncates. ``info``: pose, speed,
+Settings: :class:`~drivedreamer_env.envs.config.DreamConfig`, passed whole (``config=``) or as keyword arguments.
+
+Reward: :mod:`drivedreamer_env.sim.rewards` (the definition ProcDrive-v0 uses too) with
+:data:`~drivedreamer_env.envs.config.DREAM_REWARD` (progress along the route minus deviation, heading, comfort
+and event penalties). Termination: ``|deviation| > max_deviation_m`` or an event probability above
+``event_threshold``. ``max_episode_steps`` (registered: 400 = 40 s) truncates. ``info``: pose, speed,
 yaw rate, steer, progress, deviation, heading error, step, event probabilities, text.
 """
 
@@ -36,13 +39,16 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from drivedreamer_env.envs.core import DreamCore, RewardConfig, validate_actions
+from drivedreamer_env.envs.config import DreamConfig
+from drivedreamer_env.envs.core import DreamCore
 from drivedreamer_env.envs.hud import draw_hud
 from drivedreamer_env.envs.starts import Start, make_start
 from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
+from drivedreamer_env.sim.actions import action_space, validate_actions
 
 RENDER_FPS = 10
+VECTOR_MAX_EPISODE_STEPS = 400  # the vector env's own truncation when built without a config (= the registered)
 START_OPTION_KEYS = ("start", "text", "clip", "image", "scenario")
 
 
@@ -92,22 +98,16 @@ def _autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
 
 
 class _DreamSettings:
-    """Constructor arguments shared by the single and the vector environment."""
+    """What the single and the vector environment share: a :class:`DreamConfig`, the model and the core."""
 
-    def _setup(
-        self, checkpoint, device, sampling_steps, temperature, guidance_scale, context_frames, start, text,
-        observation, reward_weights, render_mode, batch,
-    ) -> None:  # fmt: skip
-        if render_mode not in (None, "rgb_array", "human"):
-            raise ValueError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
-        self.wm = load_world_model(checkpoint, device)
-        self.sampler = SamplerConfig(steps=int(sampling_steps), temperature=float(temperature),
-                                     guidance_scale=float(guidance_scale))  # fmt: skip
-        ctx = int(context_frames or self.wm.stpt.cfg.context_frames)
-        self.core = DreamCore(self.wm, self.sampler, batch, ctx, RewardConfig.from_kwargs(reward_weights))
-        self.start_spec, self.text = start, text
-        self.observation = observation
-        self.render_mode = render_mode
+    def _setup(self, config: DreamConfig, batch: int) -> None:
+        self.config = config
+        self.wm = load_world_model(config.checkpoint, config.device)
+        self.sampler = SamplerConfig(steps=config.sampling_steps, temperature=config.temperature,
+                                     guidance_scale=config.guidance_scale)  # fmt: skip
+        ctx = config.context_frames or self.wm.stpt.cfg.context_frames
+        self.core = DreamCore(self.wm, self.sampler, batch, ctx, config.reward)
+        self.render_mode = config.render_mode  # the attribute Gymnasium's wrappers read
         self._window = None
 
     def _make_start(self, spec: Any, text: str | None, rng: np.random.Generator) -> Start:
@@ -115,7 +115,7 @@ class _DreamSettings:
 
     def _obs(self, i: int) -> Any:
         frame = self.core.frames[i].copy()
-        if self.observation == "rgb":
+        if self.config.observation == "rgb":
             return frame
         e = self.core.rows[i].ego
         return {
@@ -157,49 +157,29 @@ class _DreamSettings:
 
 
 class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
-    """One dream. Keyword arguments (all optional):
+    """One dream.
 
     Args:
-        checkpoint: world-model directory (default: the shipped ``data/checkpoints/default``).
-        device: "auto", "cpu" or "cuda".
-        sampling_steps, temperature, guidance_scale: MaskGIT decoding (8 steps, 1.0, 1.0).
-        context_frames: frames the model sees (default: the model's ``context_frames``).
-        start: the default start (see the module docstring); ``reset(options={"start": ...})`` overrides it.
-        text: caption override (default: the start's caption).
-        observation: "rgb" or "dict".
-        reward_weights: overrides of :class:`RewardConfig` fields.
-        max_episode_steps: truncate after this many steps (``gym.make`` applies its own TimeLimit instead).
-        render_mode: "rgb_array" (upscaled frame with HUD) or "human" (pygame window).
+        config: the full :class:`~drivedreamer_env.envs.config.DreamConfig` (default ``DreamConfig()``).
+        **kwargs: its fields, applied over ``config``: ``checkpoint``, ``device``, ``sampling_steps`` (8),
+            ``temperature``, ``guidance_scale``, ``context_frames``, ``start`` (see the module docstring),
+            ``text``, ``observation``, ``reward`` or ``reward_weights`` (overrides of its fields),
+            ``max_episode_steps`` (``gym.make`` applies its own TimeLimit instead), ``render_mode``
+            ("rgb_array": upscaled frame with HUD, "human": pygame window). An unknown key is an error.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": RENDER_FPS}
 
-    def __init__(
-        self,
-        checkpoint: str | Path | None = None,
-        device: str = "auto",
-        sampling_steps: int = 8,
-        temperature: float = 1.0,
-        guidance_scale: float = 1.0,
-        context_frames: int | None = None,
-        start: Any = None,
-        text: str | None = None,
-        observation: str = "rgb",
-        reward_weights: dict[str, float] | None = None,
-        max_episode_steps: int | None = None,
-        render_mode: str | None = None,
-    ) -> None:
-        self._setup(checkpoint, device, sampling_steps, temperature, guidance_scale, context_frames, start, text,
-                    observation, reward_weights, render_mode, batch=1)  # fmt: skip
-        self.max_episode_steps = max_episode_steps
-        self.observation_space = _observation_space(self.wm, observation)
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+    def __init__(self, config: DreamConfig | None = None, **kwargs: Any) -> None:
+        self._setup(DreamConfig.from_dict(kwargs, base=config), batch=1)
+        self.observation_space = _observation_space(self.wm, self.config.observation)
+        self.action_space = action_space()
         self.start: Start | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        spec, text = _start_from_options(options, self.start_spec)
-        self.start = self._make_start(spec, text if text is not None else self.text, self.np_random)
+        spec, text = _start_from_options(options, self.config.start)
+        self.start = self._make_start(spec, text if text is not None else self.config.text, self.np_random)
         self.core.start_rows([0], [self.start], [int(self.np_random.integers(0, 2**63 - 1))])
         info = self.core.info(0)
         info["start"] = self.start.info
@@ -210,8 +190,8 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
             raise RuntimeError("call reset() before step()")
         a = validate_actions(action, 1)
         _, reward, terminated = self.core.step(a)
-        steps = self.core.rows[0].steps
-        truncated = self.max_episode_steps is not None and steps >= self.max_episode_steps and not terminated[0]
+        steps, limit = self.core.rows[0].steps, self.config.max_episode_steps
+        truncated = limit is not None and steps >= limit and not terminated[0]
         if self.render_mode == "human":
             self._show(self._hud(0))
         return self._obs(0), float(reward[0]), bool(terminated[0]), bool(truncated), self.core.info(0)
@@ -253,7 +233,8 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
 class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
     """``num_envs`` dreams stepped as one batch (``gym.make_vec("WorldDreamerDrive-v0", num_envs=N)``).
 
-    Takes the keyword arguments of :class:`WorldDreamerDriveEnv` plus ``num_envs`` and ``autoreset_mode``
+    Takes ``config`` and the keyword arguments of :class:`WorldDreamerDriveEnv` (``max_episode_steps``
+    defaults to 400 when no config is given) plus ``num_envs`` and ``autoreset_mode``
     ("next_step", the Gymnasium default, "same_step" or "disabled"), implemented as Gymnasium 1.x specifies:
     with ``next_step`` a finished sub-env is reset by the following ``step`` (its action ignored, reward 0);
     with ``same_step`` it is reset at once and the final observation / info are in ``info["final_obs"]`` /
@@ -269,45 +250,35 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        checkpoint: str | Path | None = None,
-        device: str = "auto",
-        sampling_steps: int = 8,
-        temperature: float = 1.0,
-        guidance_scale: float = 1.0,
-        context_frames: int | None = None,
-        start: Any = None,
-        text: str | None = None,
-        observation: str = "rgb",
-        reward_weights: dict[str, float] | None = None,
-        max_episode_steps: int | None = 400,
-        render_mode: str | None = None,
+        config: DreamConfig | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        **kwargs: Any,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self._setup(checkpoint, device, sampling_steps, temperature, guidance_scale, context_frames, start, text,
-                    observation, reward_weights, render_mode, batch=num_envs)  # fmt: skip
+        if config is None:
+            kwargs.setdefault("max_episode_steps", VECTOR_MAX_EPISODE_STEPS)
+        self._setup(DreamConfig.from_dict(kwargs, base=config), batch=num_envs)
         self.num_envs = num_envs
-        self.max_episode_steps = max_episode_steps
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
-        self.single_observation_space = _observation_space(self.wm, observation)
-        self.single_action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.single_observation_space = _observation_space(self.wm, self.config.observation)
+        self.single_action_space = action_space()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._rngs = [np.random.default_rng() for _ in range(num_envs)]
         self._done = np.zeros(num_envs, bool)
 
     def _restart(self, rows: list[int], options: dict | None) -> None:
-        spec, text = _start_from_options(options, self.start_spec)
-        text = text if text is not None else self.text
+        spec, text = _start_from_options(options, self.config.start)
+        text = text if text is not None else self.config.text
         starts = [self._make_start(spec, text, self._rngs[i]) for i in rows]
         seeds = [int(self._rngs[i].integers(0, 2**63 - 1)) for i in rows]
         self.core.start_rows(rows, starts, seeds)
         self._done[rows] = False
 
     def _batch_obs(self) -> Any:
-        if self.observation == "rgb":
+        if self.config.observation == "rgb":
             return self.core.frames.copy()
         obs = [self._obs(i) for i in range(self.num_envs)]
         return {k: np.stack([o[k] for o in obs]) for k in obs[0]}
@@ -351,7 +322,7 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
         pending = np.flatnonzero(self._done).tolist() if mode == AutoresetMode.NEXT_STEP else []
         _, rewards, terminated = self.core.step(a)
         steps = np.array([row.steps for row in self.core.rows])
-        limit = self.max_episode_steps
+        limit = self.config.max_episode_steps
         truncated = (steps >= limit) & ~terminated if limit is not None else np.zeros(self.num_envs, bool)
         infos: dict[str, Any] = {}
         if pending:  # NEXT_STEP: the finished sub-envs start over instead of stepping
@@ -361,7 +332,7 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
         if mode == AutoresetMode.SAME_STEP and finished:
             final_obs = self._batch_obs()
             for i in finished:
-                final = final_obs[i] if self.observation == "rgb" else {k: v[i] for k, v in final_obs.items()}
+                final = final_obs[i] if self.config.observation == "rgb" else {k: v[i] for k, v in final_obs.items()}
                 infos = self._add_info(infos, {"final_obs": final, "final_info": self.core.info(i)}, i)
             self._restart(finished, None)
         for i in range(self.num_envs):

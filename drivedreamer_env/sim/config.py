@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import InitVar, dataclass, field
 
+from drivedreamer_env.sim.rewards import RewardConfig
 from drivedreamer_env.units import VehicleGeometry
 
 TIMES_OF_DAY = ("day", "dusk", "night")
 WEATHERS = ("clear", "fog", "rain")
 ENVIRONMENTS = ("rural", "urban")
+# SimConfig's reward weights before they moved into SimConfig.reward: old key -> RewardConfig field
+DEPRECATED_REWARD_KEYS = {
+    "reward_progress": "progress",
+    "reward_lane_offset": "deviation",
+    "reward_heading": "heading",
+    "reward_terminal": "terminal",
+}
 
 
 @dataclass
@@ -47,7 +56,9 @@ class SimConfig:
     """Everything that defines a ProcDrive episode except its seed.
 
     ``time_of_day``, ``weather``, ``environment``, ``lanes_per_direction`` and ``traffic_density`` are drawn
-    per episode from the seed when left ``None``; set them to force a style.
+    per episode from the seed when left ``None``; set them to force a style. ``reward`` holds the weights of the
+    reward shared with the dream (:mod:`drivedreamer_env.sim.rewards`); the old flat keys ``reward_progress``,
+    ``reward_lane_offset``, ``reward_heading`` and ``reward_terminal`` still load, with a DeprecationWarning.
     """
 
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -63,12 +74,23 @@ class SimConfig:
     traffic_density: float | None = None  # vehicles per 100 m per lane
     initial_speed_mps: float = 8.0
     max_curvature_1pm: float = 1.0 / 25.0  # tightest curve [1/m] (radius 25 m)
-    reward_progress: float = 0.1  # per metre of progress along the road
-    reward_lane_offset: float = 0.05  # per metre of |lane offset|, per step
-    reward_heading: float = 0.1  # per radian of |heading error|, per step
-    reward_terminal: float = 5.0  # penalty on leaving the road or colliding
+    reward: RewardConfig = field(default_factory=RewardConfig)  # terminal = leaving the road or colliding
+    # deprecated spellings of reward.progress / .deviation / .heading / .terminal: they warn, then set `reward`
+    reward_progress: InitVar[float | None] = None
+    reward_lane_offset: InitVar[float | None] = None
+    reward_heading: InitVar[float | None] = None
+    reward_terminal: InitVar[float | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(
+        self,
+        reward_progress: float | None,
+        reward_lane_offset: float | None,
+        reward_heading: float | None,
+        reward_terminal: float | None,
+    ) -> None:
+        values = (reward_progress, reward_lane_offset, reward_heading, reward_terminal)
+        old = zip(DEPRECATED_REWARD_KEYS, values, strict=True)
+        self.reward = _fold_deprecated_rewards(self.reward, {k: v for k, v in old if v is not None})
         for name, value, allowed in (
             ("time_of_day", self.time_of_day, TIMES_OF_DAY),
             ("weather", self.weather, WEATHERS),
@@ -80,3 +102,16 @@ class SimConfig:
             raise ValueError(f"SimConfig.lanes_per_direction={self.lanes_per_direction}; expected 1, 2 or 3")
         if self.dt_s <= 0:
             raise ValueError(f"SimConfig.dt_s must be positive, got {self.dt_s}")
+
+
+def _fold_deprecated_rewards(reward: RewardConfig, old: dict[str, float]) -> RewardConfig:
+    """``reward`` with the deprecated ``SimConfig.reward_*`` values ``old`` applied, warning once per key."""
+    for key, value in old.items():
+        new = DEPRECATED_REWARD_KEYS[key]
+        warnings.warn(
+            f"SimConfig.{key} is deprecated: use SimConfig.reward.{new} (in YAML: reward: {{{new}: {value}}}); "
+            "see drivedreamer_env.sim.rewards.RewardConfig",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+    return reward.updated({DEPRECATED_REWARD_KEYS[k]: v for k, v in old.items()})

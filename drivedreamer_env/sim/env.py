@@ -8,8 +8,9 @@ Action ``Box(-1, 1, (2,), float32)`` = ``[steering, speed]``:
   3 m/s^2 acceleration and 6 m/s^2 braking.
 
 Observation: the front-camera RGB frame, uint8 ``(H, W, 3)`` (default 64 x 128).
-Reward per step: ``0.1 * progress[m] - 0.05 * |lane offset|[m] - 0.1 * |heading error|[rad]``, and ``-5`` on
-termination. Terminates when the ego leaves the paved road or collides; the registered ``max_episode_steps``
+Reward per step (:mod:`drivedreamer_env.sim.rewards`, the definition WorldDreamerDrive-v0 uses too, with the
+weights ``SimConfig.reward``): ``0.1 * progress[m] - 0.05 * |lane offset|[m] - 0.1 * |heading error|[rad]``, and
+``-5`` on termination. Terminates when the ego leaves the paved road or collides; the registered ``max_episode_steps``
 (400 = 40 s) truncates. ``info`` carries the ego pose ``(x, y, yaw)``, speed, yaw rate, steering and the
 labels (lane offset, heading error, distance, off-road, collision, road coordinates s, d).
 """
@@ -22,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from drivedreamer_env.sim.actions import action_space
 from drivedreamer_env.sim.config import CameraConfig, SimConfig
 from drivedreamer_env.sim.simulator import Simulator
 
@@ -55,7 +57,7 @@ class ProcDriveEnv(gym.Env):
         self.metadata = {**self.metadata, "render_fps": round(1.0 / cfg.dt_s)}
         h, w = cfg.camera.height, cfg.camera.width
         self.observation_space = spaces.Box(0, 255, (h, w, 3), np.uint8)
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = action_space()
         self._frame: np.ndarray | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

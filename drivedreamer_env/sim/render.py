@@ -250,7 +250,11 @@ class Renderer:
         origin = np.array([ego_xy[0], ego_xy[1], 0.0]) + ego_from_world.T @ self.cam.position_ego
         return (pts - origin) @ rot.T
 
-    def _draw_boxes(self, img: np.ndarray, ego_xy: np.ndarray, ego_yaw: float, ego_s: float, traffic: Traffic) -> None:
+    def _boxes_near(self, ego_s: float, traffic: Traffic) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The static boxes and vehicles within reach of road coordinate ``ego_s`` [m].
+
+        Returns (world corners (N, 8, 3), lit face colours (N, 5, 3), headlight gains (N, 5, 3), is_vehicle (N,)).
+        """
         lo, hi = np.searchsorted(self.static_s, [ego_s - 30.0, ego_s + self.max_range + 30.0])
         vis = np.flatnonzero((traffic.s > ego_s - 30.0) & (traffic.s < ego_s + self.max_range + 30.0))
         corners, lit, head_gain = self.static_corners[lo:hi], self.static_lit[lo:hi], self.static_head[lo:hi]
@@ -262,6 +266,11 @@ class Renderer:
             corners = np.concatenate([corners, _box_corners(vxy, np.full(len(vis), 0.25), size, vyaw)])
             lit, head_gain = np.concatenate([lit, vlit]), np.concatenate([head_gain, vhead])
             is_vehicle[hi - lo :] = True
+        return corners, lit, head_gain, is_vehicle
+
+    def _draw_boxes(self, img: np.ndarray, ego_xy: np.ndarray, ego_yaw: float, ego_s: float, traffic: Traffic) -> None:
+        """Cull the boxes near the ego, sort them far to near (painter's algorithm), light and fog them, draw."""
+        corners, lit, head_gain, is_vehicle = self._boxes_near(ego_s, traffic)
         if len(corners) == 0:
             return
         cam = self._world_to_camera(corners, ego_xy, ego_yaw)  # (N, 8, 3)
@@ -280,12 +289,27 @@ class Renderer:
             ego_x = center_cam[order, 2] + self.cam.x_m
             colors = colors + head_gain[order] * styles.headlight_gain(ego_x, -center_cam[order, 0])[:, None, None]
         colors = colors * keep + self.look.fog_color * (1 - keep)  # (M, 5, 3)
-        is_vehicle = is_vehicle[order]
+        self._draw_faces(img, cam[order], center_cam[order], colors, is_vehicle[order], keep[:, 0, 0])
+
+    def _draw_faces(
+        self,
+        img: np.ndarray,
+        boxes_cam: np.ndarray,
+        center_cam: np.ndarray,
+        colors: np.ndarray,
+        is_vehicle: np.ndarray,
+        keep: np.ndarray,
+    ) -> None:
+        """Draw the visible faces of boxes sorted far to near, and each vehicle's lights after its last face.
+
+        Args:
+            boxes_cam: (M, 8, 3) camera-frame corners; center_cam: (M, 3) their centres.
+            colors: (M, 5, 3) face colours; is_vehicle: (M,); keep: (M,) fog keep-factor.
+        """
         # all faces at once: (M, 5, 4, 3) camera-frame loops; visible when the camera is on the outer side
-        sel = cam[order]
-        faces = sel[:, FACES]
+        faces = boxes_cam[:, FACES]
         face_center = faces.mean(axis=2)
-        visible = np.einsum("mfd,mfd->mf", face_center, face_center - center_cam[order][:, None]) < 0
+        visible = np.einsum("mfd,mfd->mf", face_center, face_center - center_cam[:, None]) < 0
         needs_clip = faces[..., 2].min(axis=-1) < NEAR_M
         z = np.maximum(faces[..., 2], NEAR_M)
         u = self.cam.fx * faces[..., 0] / z + self.cam.cx
@@ -299,7 +323,7 @@ class Renderer:
         face_colors = colors[ms, fs].tolist()
         clip_flags = needs_clip[ms, fs].tolist()
         ms = ms.tolist()
-        lights = self._vehicle_lights(faces, visible, is_vehicle, keep[:, 0, 0]) if self.look.headlights else {}
+        lights = self._vehicle_lights(faces, visible, is_vehicle, keep) if self.look.headlights else {}
         # a vehicle's lights are drawn right after the last of its faces
         light_after = {}
         for m in lights:

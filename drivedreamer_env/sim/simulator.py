@@ -9,28 +9,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from drivedreamer_env.sim.actions import validate_actions
 from drivedreamer_env.sim.camera import PinholeCamera
 from drivedreamer_env.sim.collision import overlaps, rect_corners
 from drivedreamer_env.sim.config import SimConfig
 from drivedreamer_env.sim.ego import EGO_LENGTH_M, REAR_OVERHANG_M, EgoState, ego_corners, step_ego
 from drivedreamer_env.sim.render import Renderer
+from drivedreamer_env.sim.rewards import DrivingTask, RewardConfig, StepMeasures
 from drivedreamer_env.sim.traffic import Traffic, step_traffic
 from drivedreamer_env.sim.world import CANOPY, START_S_M, World, generate_world
 from drivedreamer_env.units import normalized_to_physical, wrap_angle
 
 LABEL_NAMES = ("lane_offset", "heading_error", "distance", "off_road", "collision")
-
-
-def validate_action(action: object) -> np.ndarray:
-    """Return a float64 (2,) ``[steering, speed]`` action clipped to [-1, 1]; reject bad shapes and NaN."""
-    a = np.asarray(action, dtype=np.float64)
-    if a.shape != (2,):
-        raise ValueError(
-            f"action must have shape (2,) = [steering, speed] in [-1, 1] (steer +1 = full left), got shape {a.shape}"
-        )
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"action must be finite [steering, speed] in [-1, 1], got {a.tolist()}")
-    return np.clip(a, -1.0, 1.0)
 
 
 @dataclass
@@ -71,12 +61,13 @@ class StepResult:
     info: dict = field(default_factory=dict)
 
 
-class Simulator:
+class Simulator(DrivingTask):
     """Ground-truth driving simulator.
 
     ``reset(seed)`` builds the episode's world; ``step(action)`` applies a normalised ``[steering, speed]``
     action (steer +1 = ``+max_steer_rad`` road-wheel angle to the left; speed -1..1 -> 0..``max_speed_mps``
-    target speed) for ``dt_s`` and renders the new frame.
+    target speed) for ``dt_s`` and renders the new frame. Reward and termination: :mod:`drivedreamer_env.sim.rewards`
+    with ``cfg.reward``, measured on the lane offset, and the ground-truth off-road and collision labels as events.
     """
 
     def __init__(self, cfg: SimConfig | None = None) -> None:
@@ -121,26 +112,35 @@ class Simulator:
         return self.state
 
     # --------------------------------------------------------------------------------------------- dynamics
+    @property
+    def reward_config(self) -> RewardConfig:
+        return self.cfg.reward
+
     def step(self, action: object) -> StepResult:
         st = self._require_state()
-        a = validate_action(action)
+        a = validate_actions(action)
         steer_cmd, speed_cmd = normalized_to_physical(a, self.cfg.geometry)
-        s_before, d_before = st.s, st.d
+        s_before, d_before, speed_before = st.s, st.d, st.ego.speed
         st.ego = step_ego(st.ego, float(steer_cmd), float(speed_cmd), self.cfg.dt_s, self.cfg.geometry, self.cfg.limits)
         step_traffic(st.traffic, self.world.road, self.cfg.dt_s, s_before, d_before, st.ego.speed)
         st.step += 1
         st.time_s += self.cfg.dt_s
         labels = self.labels()
         st.s, st.d = labels.s, labels.d
-        terminated = labels.off_road or labels.collision
-        c = self.cfg
-        reward = (
-            c.reward_progress * (labels.s - s_before)
-            - c.reward_lane_offset * abs(labels.lane_offset)
-            - c.reward_heading * abs(labels.heading_error)
-            - (c.reward_terminal if terminated else 0.0)
+        reward, terminated = self._score(self._measure(labels, s_before, speed_before))
+        return StepResult(self.render(), reward, terminated, labels, self.info(labels))
+
+    def _measure(self, labels: Labels, s_before: float, speed_before: float) -> StepMeasures:
+        """The step's reward inputs: progress along the road, the lane offset, and off-road / collision as events."""
+        e = self.state.ego
+        return StepMeasures(
+            progress_m=labels.s - s_before,
+            deviation_m=labels.lane_offset,
+            heading_error_rad=labels.heading_error,
+            accel_lon_mps2=(e.speed - speed_before) / self.cfg.dt_s,
+            accel_lat_mps2=e.speed * e.yaw_rate,
+            events=np.array([float(labels.off_road), float(labels.collision)]),
         )
-        return StepResult(self.render(), float(reward), bool(terminated), labels, self.info(labels))
 
     def ego_center(self) -> np.ndarray:
         e = self._require_state().ego
