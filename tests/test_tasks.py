@@ -13,7 +13,9 @@ from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.text import TextEncoderConfig
 from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
 from drivedreamer_env.models.world_model import WorldModel
-from drivedreamer_env.tasks import TASKS, generate, pixel_mask_to_tokens
+from drivedreamer_env.tasks.generation import generate
+from drivedreamer_env.tasks.names import TASKS
+from drivedreamer_env.tasks.recipes import pixel_mask_to_tokens
 
 TOK = TokenizerConfig(height=32, width=64, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
 WM = STPTConfig(
