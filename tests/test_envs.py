@@ -264,18 +264,96 @@ def test_dream_config_is_passed_whole_or_built_from_the_kwargs():
         gym.make(ENV_ID, observation="depth")
 
 
+def test_dream_branches_match_a_fork_and_leave_the_env_as_it_was():
+    env = make().unwrapped
+    obs, info = env.reset(seed=5)
+    fork = env.fork()
+    calls = []
+    frames, poses = env.dream_branches(np.stack([LEFT, RIGHT]), 2, on_step=lambda: calls.append(1))
+    assert frames.shape == (2, 3, 64, 128, 3) and frames.dtype == np.uint8 and poses.shape == (2, 3, 3)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(frames[:, 0], np.stack([obs, obs]))  # every branch starts at the current frame
+    np.testing.assert_array_equal(poses[:, 0], np.stack([info["pose"], info["pose"]]))
+    assert poses[0, -1, 2] > info["pose"][2] > poses[1, -1, 2]  # left turns left (+ heading), right turns right
+    single, _ = env.dream_branches(LEFT[None], 2)
+    stepped = [fork.step(LEFT)[0] for _ in range(2)]
+    np.testing.assert_array_equal(single[0, 1:], np.stack(stepped))  # a branch is what stepping would dream
+    np.testing.assert_array_equal(env.step(LEFT)[0], stepped[0])  # and the env itself has not moved
+
+
+def _sheet_tile(sheet: np.ndarray, row: int, col: int, label_w: int, hw=(64, 128), up: int = 2) -> np.ndarray:
+    """One (h, w, 3) tile of an upscaled contact sheet (gap 2)."""
+    h, w = hw
+    y, x = (2 + row * (h + 2)) * up, (label_w + 2 + col * (w + 2)) * up
+    return sheet[y : y + h * up : up, x : x + w * up : up].astype(float)
+
+
 def test_counterfactual_cli_writes_video_plot_and_metrics(tmp_path):
+    import json
+
+    import cv2
+    import imageio.v2 as imageio
+
     from drivedreamer_env.cli import main
+    from drivedreamer_env.cli.counterfactual import COLORS
 
     out = tmp_path / "cf"
     assert main(["counterfactual", "--start", "100007", "--branches", "left,right", "--steps", "3", "--out",
                  str(out), "--sampling-steps", "2"]) == 0  # fmt: skip
-    for name in ("counterfactual.mp4", "counterfactual.gif", "birdseye.png", "contact_sheet.png", "metrics.json"):
-        assert (out / name).stat().st_size > 0
-    import json
-
     m = json.loads((out / "metrics.json").read_text())
-    assert set(m["branches"]) == {"left", "right"}
+    assert list(m) == ["start", "text", "steps", "speed_command", "seed", "sampler", "dream_seconds", "branches"]
+    assert m["start"]["kind"] == "sim" and m["start"]["seed"] == 100007 and m["text"] == m["start"]["caption"]
+    assert (m["steps"], m["speed_command"], m["seed"]) == (3, -0.2, 0) and m["dream_seconds"] > 0
+    assert m["sampler"] == {"steps": 2, "temperature": 1.0, "guidance_scale": 1.0}
+    assert list(m["branches"]) == ["left", "right"]
+    keys = ["steering", "heading_change_rad", "dream_heading_change_est_rad", "distance_m", "psnr_db",
+            "psnr_db_per_step", "gt_heading_change_est_rad", "yaw_agrees"]  # fmt: skip
+    for name, steering in (("left", 0.25), ("right", -0.25)):
+        b = m["branches"][name]
+        assert list(b) == keys and b["steering"] == steering and isinstance(b["yaw_agrees"], bool)
+        assert 1.0 < b["distance_m"] < 4.0  # 3 steps of 0.1 s at about 8 m/s
+        assert len(b["psnr_db_per_step"]) == 3 and 5.0 < b["psnr_db"] < 60.0
     assert m["branches"]["left"]["heading_change_rad"] > 0 > m["branches"]["right"]["heading_change_rad"]
-    assert len(m["branches"]["left"]["psnr_db_per_step"]) == 3
+    # contact sheet: a dream row and a truth row per branch, 6 evenly spaced steps (0, 0, 1, 1, 2, 3), 2x
+    sheet = cv2.imread(str(out / "contact_sheet.png"))[..., ::-1]
+    label_w = 8 * len("right dream") + 8
+    assert sheet.shape == (2 * (4 * 66 + 2), 2 * (label_w + 6 * 130 + 2), 3)
+    # video: per step the branches side by side, dreams on top, truth below, 3x; the GIF every other step
+    video = np.stack(imageio.mimread(out / "counterfactual.mp4"))
+    assert video.shape == (4, 2 * 64 * 3, 2 * 128 * 3, 3)
+    assert np.stack(imageio.mimread(out / "counterfactual.gif")).shape[:3] == (2, 2 * 64 * 3, 2 * 128 * 3)
+    last = video[3, 1::3, 1::3].astype(float)  # step 3, at the centre of each upscaled pixel
+    for row, (y, x) in enumerate([(0, 0), (64, 0), (0, 128), (64, 128)]):  # left dream/truth, right dream/truth
+        err = np.abs(last[y : y + 64, x : x + 128] - _sheet_tile(sheet, row, 5, label_w)).mean()
+        assert err < 6.0, (row, err)
+    # bird's-eye view: both branches in their colours (2 px lines), the route as a thin yellow line
+    bev = cv2.imread(str(out / "birdseye.png"))[..., ::-1]
+    assert bev.shape == (400, 400, 3)
+    for color in (COLORS["left"], COLORS["right"]):
+        assert (bev == color).all(axis=-1).any(), color
+    r, g, b = np.moveaxis(bev.astype(int), -1, 0)
+    assert ((r > g) & (g > 100) & (g - b > 40)).sum() > 100  # antialiased (200, 160, 40) on the grey background
     assert main(["counterfactual", "--start", "100007", "--branches", "sideways", "--out", str(out)]) == 2
+
+
+def test_play_without_keys_drives_straight_and_records_the_rendered_frames(tmp_path, monkeypatch):
+    pytest.importorskip("pygame")
+    import imageio.v2 as imageio
+
+    from drivedreamer_env.cli.play import play
+    from drivedreamer_env.envs.world_dreamer import WorldDreamerDriveEnv
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    path = tmp_path / "drive.mp4"
+    assert play(100007, record=path, max_steps=3, env_kwargs={"sampling_steps": 2}, seed=0) == 3
+    recorded = np.stack(imageio.mimread(path))
+    # no key held: the wheel stays centred at the initial speed command, the same drive as stepping the env
+    env = WorldDreamerDriveEnv(render_mode="rgb_array", sampling_steps=2)
+    env.reset(seed=0, options={"start": 100007})
+    expected = [env.render()]
+    for _ in range(3):
+        env.step(np.array([0.0, -0.2], np.float32))
+        expected.append(env.render())
+    assert recorded.shape == (4, 256, 512, 3)
+    err = np.abs(recorded.astype(float) - np.stack(expected)).mean(axis=(1, 2, 3))  # H.264: close on average
+    assert (err < 6.0).all(), err

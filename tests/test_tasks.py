@@ -1,19 +1,28 @@
-"""The five tasks: shapes, preserved pixels for inpainting, CLI outputs, checkpoint mismatch errors."""
+"""The five tasks: shapes, preserved pixels and context frames, CLI outputs and inputs, checkpoint mismatch errors."""
 
 import json
 
+import cv2
+import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
 
 from drivedreamer_env.cli import main
+from drivedreamer_env.cli.counterfactual import BRANCH_STEER_NORMALIZED
+from drivedreamer_env.cli.generate import TURN_YAW_RATE_RADPS, parse_mask, preset_actions
+from drivedreamer_env.eval.world_model_eval import TURN_STEER_NORMALIZED
 from drivedreamer_env.models.checkpoint import CheckpointError, save_component
 from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.text import TextEncoderConfig
 from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
 from drivedreamer_env.models.world_model import WorldModel
-from drivedreamer_env.tasks import TASKS, generate, pixel_mask_to_tokens
+from drivedreamer_env.sim.ego import integrate_pose
+from drivedreamer_env.tasks.generation import generate
+from drivedreamer_env.tasks.names import TASKS
+from drivedreamer_env.tasks.recipes import RECIPES, pixel_mask_to_tokens
+from drivedreamer_env.units import VehicleGeometry, normalized_to_physical, steering_to_yaw_rate
 
 TOK = TokenizerConfig(height=32, width=64, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
 WM = STPTConfig(
@@ -43,6 +52,21 @@ def test_every_task_returns_frames_of_the_right_shape(wm):
         out = generate(wm, task, video=video, text="night, dense fog", num_frames=4, context_frames=2,
                        actions=np.tile([[8.0, 0.2]], (4, 1)), mask=np.ones((32, 64), bool), sampler=s)  # fmt: skip
         assert out.shape == (4, 32, 64, 3) and out.dtype == np.uint8, task
+
+
+def test_every_name_has_a_recipe():
+    assert tuple(RECIPES) == TASKS
+
+
+@pytest.mark.parametrize(("task", "given"), [("action-to-video", 2), ("image-to-video", 1)])
+def test_causal_tasks_keep_their_given_frames(wm, task, given):
+    """The given frames come back as the tokenizer reconstructs them; only the frames after them are dreamt."""
+    video = np.random.default_rng(2).integers(0, 255, (4, 32, 64, 3), dtype=np.uint8)
+    out = generate(wm, task, video=video, num_frames=4, context_frames=2,
+                   actions=np.tile([[8.0, 0.2]], (4, 1)), sampler=SamplerConfig(steps=2))  # fmt: skip
+    reconstruction = wm.decode(wm.encode(video))
+    np.testing.assert_array_equal(out[:given], reconstruction[:given])
+    assert not np.array_equal(out[given:], reconstruction[given:])
 
 
 def test_inpaint_keeps_pixels_outside_the_mask(wm):
@@ -82,14 +106,41 @@ def test_mismatched_world_model_checkpoint_is_a_clear_error(ckpt, tmp_path):
         WorldModel.load(bad, device="cpu")
 
 
+def _cells(sheet: np.ndarray, row: int, frames: int, hw: tuple[int, int], label_w: int, up: int = 2) -> np.ndarray:
+    """The (frames, h, w, 3) tiles of one row of an upscaled :func:`contact_sheet` (gap 2)."""
+    h, w = hw
+    y = (2 + row * (h + 2)) * up
+    xs = [(label_w + 2 + j * (w + 2)) * up for j in range(frames)]
+    return np.stack([sheet[y : y + h * up : up, x : x + w * up : up] for x in xs])
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_cli_generate_writes_video_and_sheet(ckpt, tmp_path, task):
     args = ["generate", task, "--seed", "3", "--frames", "3", "--steps", "2", "--checkpoint", str(ckpt)]
     if task == "action-to-video":
         args += ["--turn", "left"]
     assert main([*args, "--out", str(tmp_path)]) == 0
-    for ext in ("mp4", "gif", "png", "json"):
-        assert (tmp_path / f"{task}.{ext}").stat().st_size > 0
+    info = json.loads((tmp_path / f"{task}.json").read_text())
+    assert set(info) == {"task", "text", "frames", "checkpoint"}
+    assert info["task"] == task and info["frames"] == 3 and info["checkpoint"] == str(ckpt)
+    assert isinstance(info["text"], str) and info["text"]  # the simulator scene's caption
+    # the sheet (lossless, upscaled 2x): the input row above the generated row, 3 frames of 32 x 64 each
+    sheet = cv2.imread(str(tmp_path / f"{task}.png"))[..., ::-1]
+    label_w = 8 * len("generated") + 8
+    assert sheet.shape == (2 * (2 * (32 + 2) + 2), 2 * (label_w + 3 * (64 + 2) + 2), 3)
+    given, generated = (_cells(sheet, r, 3, (32, 64), label_w) for r in (0, 1))
+    assert generated.std() > 0 and given.std() > 0
+    if task == "inpaint":  # the default box:0.3,0.4,0.7,1.0; outside it the input pixels are kept exactly
+        keep = ~parse_mask("box:0.3,0.4,0.7,1.0", (32, 64))
+        np.testing.assert_array_equal(generated[:, keep], given[:, keep])
+    # the videos show the generated frames: MP4 upscaled 3x, GIF 2x, both lossy, so compared on average at the
+    # centre of each upscaled pixel (about 2 grey levels for H.264, 8 for the GIF palette; 30 for another frame)
+    mp4 = np.stack(imageio.mimread(tmp_path / f"{task}.mp4"))
+    gif = np.stack(imageio.mimread(tmp_path / f"{task}.gif"))[..., :3]
+    assert mp4.shape == (3, 96, 192, 3) and gif.shape == (3, 64, 128, 3)
+    for video, up, tolerance in ((mp4, 3, 6.0), (gif, 2, 12.0)):
+        err = np.abs(video[:, up // 2 :: up, up // 2 :: up].astype(float) - generated).mean()
+        assert err < tolerance, (task, up, err)
 
 
 def test_world_model_eval_writes_every_key(ckpt, tmp_path):
@@ -118,3 +169,55 @@ def test_action_nll_gap_is_zero_for_the_same_actions_and_not_for_others(wm):
     assert action_nll_gap(wm, tokens, actions, actions.copy(), texts, context=3, ahead=3) == [0.0, 0.0, 0.0]
     gap = action_nll_gap(wm, tokens, actions, actions[::-1].copy(), texts, context=3, ahead=3)
     assert len(gap) == 3 and any(abs(v) > 0 for v in gap)
+
+
+def test_turn_constants_turn_left_with_positive_values():
+    """Canonical frame: a left turn is a positive yaw rate and a positive normalised steering."""
+    turns = TURN_YAW_RATE_RADPS
+    assert turns["left"] > 0 and turns["straight"] == 0 and turns["right"] == -turns["left"]
+    actions = preset_actions("left", 5)
+    np.testing.assert_array_equal(actions, np.tile([[8.0, TURN_YAW_RATE_RADPS["left"]]], (5, 1)))
+    x, y, yaw = integrate_pose(0.0, 0.0, 0.0, *actions[0], dt=1.0)  # 1 s of the left preset from the origin
+    assert x > 0 and y > 0 and yaw > 0  # forward and to the left (y left)
+    geometry = VehicleGeometry()
+    for name, steer in BRANCH_STEER_NORMALIZED.items():
+        mirror = name.replace("left", "right") if "left" in name else name.replace("right", "left")
+        assert BRANCH_STEER_NORMALIZED[mirror] == -steer
+        steer_rad, speed_mps = normalized_to_physical([steer, -0.2], geometry)
+        yaw_rate = float(steering_to_yaw_rate(steer_rad, speed_mps, geometry.wheelbase_m))
+        assert np.sign(yaw_rate) == np.sign(steer) == (1 if "left" in name else -1 if "right" in name else 0)
+    assert TURN_STEER_NORMALIZED > 0  # the world-model evaluation's "left" branch steers +TURN_STEER_NORMALIZED
+
+
+@pytest.mark.parametrize(
+    ("spec", "rows", "cols", "token_rows", "token_cols"),
+    [
+        # rows floor(0.4 * 32) = 12 .. 32, columns floor(0.3 * 64) = 19 .. ceil(0.7 * 64) = 45
+        ("box:0.3,0.4,0.7,1.0", (12, 32), (19, 45), (1, 4), (2, 6)),
+        ("box:0,0,0.5,0.5", (0, 16), (0, 32), (0, 2), (0, 4)),  # the top-left quarter
+        ("box:0.25,0.5,0.75,1", (16, 32), (16, 48), (2, 4), (2, 6)),
+        ("box:0,0,1,1", (0, 32), (0, 64), (0, 4), (0, 8)),
+    ],
+)
+def test_parse_mask_box_fractions_select_the_right_pixels_and_tokens(spec, rows, cols, token_rows, token_cols):
+    """x is the width fraction, y the height fraction; on the 4 x 8 token grid (8 x 8 pixels per token) a token
+    is masked if any of its pixels is."""
+    mask = parse_mask(spec, (32, 64))
+    expected = np.zeros((32, 64), bool)
+    expected[slice(*rows), slice(*cols)] = True
+    np.testing.assert_array_equal(mask, expected)
+    expected_tokens = np.zeros((4, 8), bool)
+    expected_tokens[slice(*token_rows), slice(*token_cols)] = True
+    np.testing.assert_array_equal(pixel_mask_to_tokens(mask[None], (4, 8))[0], expected_tokens)
+
+
+def test_parse_mask_reads_an_image_and_rejects_bad_specs(tmp_path):
+    img = np.zeros((16, 32), np.uint8)
+    img[:, 16:] = 255  # the right half, at another resolution than the model's
+    cv2.imwrite(str(tmp_path / "mask.png"), img)
+    mask = parse_mask(str(tmp_path / "mask.png"), (32, 64))
+    assert mask.shape == (32, 64) and mask[:, 32:].all() and not mask[:, :32].any()
+    with pytest.raises(ValueError, match="expected box:x0,y0,x1,y1"):
+        parse_mask("box:0,0,1", (32, 64))
+    with pytest.raises(ValueError, match="not a readable image"):
+        parse_mask(str(tmp_path / "missing.png"), (32, 64))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -228,6 +229,35 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
         new._window = None
         new.set_state(self.get_state())
         return new
+
+    def dream_branches(
+        self, actions: np.ndarray, steps: int, on_step: Callable[[], object] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dream one branch per row of ``actions`` from the current state, all rows as one batch.
+
+        The branches run on copies of the state (KV cache, ego, RNGs), so this environment is left as it was.
+
+        Args:
+            actions: (B, 2) normalised ``[steering, speed]`` held by branch b for every step (clipped to [-1, 1]).
+            steps: steps to dream.
+            on_step: called once after each batched step (progress bars).
+
+        Returns:
+            frames (B, steps + 1, H, W, 3) uint8, the first being the current frame, and poses
+            (B, steps + 1, 3) ``[x m, y m, heading rad]``.
+        """
+        if self.core.rows[0] is None:
+            raise RuntimeError("call reset() before dream_branches()")
+        a = validate_actions(actions, len(actions))
+        core = self.core.select([0] * len(a))
+        frames = [np.repeat(self.core.frames[:1], len(a), axis=0)]
+        poses = [np.stack([self.core.info(0)["pose"]] * len(a))]
+        for _ in range(steps):
+            frames.append(core.step(a)[0])
+            poses.append(np.stack([core.info(b)["pose"] for b in range(len(a))]))
+            if on_step is not None:
+                on_step()
+        return np.stack(frames, axis=1), np.stack(poses, axis=1)
 
 
 class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):

@@ -34,7 +34,7 @@ from drivedreamer_env.sim.policies import pure_pursuit
 from drivedreamer_env.sim.simulator import Simulator
 from drivedreamer_env.units import physical_to_normalized
 
-TURN_STEER = 0.25  # normalised steering of the counterfactual branches (about 0.125 rad road-wheel angle)
+TURN_STEER_NORMALIZED = 0.25  # normalised steering of the counterfactual branches (about 0.125 rad road-wheel angle)
 WEATHER_WORDS = {"clear": "clear", "fog": "dense fog", "rain": "heavy rain"}
 
 
@@ -54,7 +54,7 @@ def counterfactual_starts(sim: Simulator, seeds: list[int], context: int, horizo
             actions.append((sim.state.ego.speed, sim.state.ego.yaw_rate))
             frames.append(frame)
         fork = sim.get_state()
-        for name, steer in (("left", TURN_STEER), ("right", -TURN_STEER)):
+        for name, steer in (("left", TURN_STEER_NORMALIZED), ("right", -TURN_STEER_NORMALIZED)):
             sim.set_state(fork)
             bf, ba = [], []
             for _ in range(horizon):

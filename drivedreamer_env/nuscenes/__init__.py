@@ -6,7 +6,7 @@
 - ``writer``: :func:`~drivedreamer_env.nuscenes.writer.export_nuscenes`, simulator episodes written in the
   nuScenes on-disk format (plain JSON, JPEG and PNG; never imports the devkit).
 - ``shards``: a reader's clips written as clip shards with per-scene action statistics.
-- ``cli``: the ``drivedreamer data nuscenes`` verb.
+  (The ``drivedreamer data nuscenes`` verb lives in ``drivedreamer_env.cli.nuscenes``.)
 
 Nothing is imported here, so ``import drivedreamer_env.nuscenes.schema`` stays light.
 """

@@ -1,23 +1,25 @@
-"""``drivedreamer generate <task>``: inputs from files or simulator seeds, outputs MP4 + GIF + PNG sheet."""
+"""``drivedreamer generate <task>``: inputs from files or simulator seeds, outputs MP4 + GIF + PNG sheet + JSON."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from drivedreamer_env.io_utils import write_json
-from drivedreamer_env.media import contact_sheet, upscale, write_png, write_video
+from drivedreamer_env.tasks.names import TASKS
 
-TASKS = ("image-to-video", "text-to-video", "inpaint", "stylize", "action-to-video")
-TURNS = {"left": 0.25, "straight": 0.0, "right": -0.25}  # yaw rate [rad/s] of the preset action sequences
+# yaw rate [rad/s] of the preset action sequences (--turn), canonical ego frame: a left turn is positive
+TURN_YAW_RATE_RADPS = {"left": 0.25, "straight": 0.0, "right": -0.25}
+PRESET_SPEED_MPS = 8.0
+DEFAULT_INPAINT_BOX = "box:0.3,0.4,0.7,1.0"
 
 
 def load_input(args: argparse.Namespace, frames_needed: int) -> tuple[np.ndarray | None, str, np.ndarray | None]:
     """(frames, caption, actions) from --image / --video / --seed."""
     if args.image:
+        import cv2
+
         img = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
         if img is None:
             raise ValueError(f"could not read image {args.image} (expected a PNG or JPEG file)")
@@ -36,14 +38,19 @@ def load_input(args: argparse.Namespace, frames_needed: int) -> tuple[np.ndarray
     return None, "", None
 
 
-def preset_actions(name: str, n: int, speed_mps: float = 8.0) -> np.ndarray:
-    if name not in TURNS:
-        raise ValueError(f"--turn must be one of {sorted(TURNS)}, got {name!r}")
-    return np.tile(np.array([[speed_mps, TURNS[name]]], np.float32), (n, 1))
+def preset_actions(name: str, n: int, speed_mps: float = PRESET_SPEED_MPS) -> np.ndarray:
+    """(n, 2) ``[speed m/s, yaw_rate rad/s]`` of the ``--turn`` preset ``name``, held for every frame."""
+    if name not in TURN_YAW_RATE_RADPS:
+        raise ValueError(f"--turn must be one of {sorted(TURN_YAW_RATE_RADPS)}, got {name!r}")
+    return np.tile(np.array([[speed_mps, TURN_YAW_RATE_RADPS[name]]], np.float32), (n, 1))
 
 
 def parse_mask(spec: str, shape: tuple[int, int]) -> np.ndarray:
-    """``box:x0,y0,x1,y1`` (fractions of width / height) or a PNG/JPEG file (non-zero = regenerate)."""
+    """(H, W) bool from ``box:x0,y0,x1,y1`` (fractions of width / height) or a PNG/JPEG (non-zero = regenerate).
+
+    The box covers rows ``floor(y0 * H)`` to ``ceil(y1 * H)`` and columns ``floor(x0 * W)`` to ``ceil(x1 * W)``
+    (end exclusive), so a box never shrinks below the fractions it was given.
+    """
     h, w = shape
     if spec.startswith("box:"):
         try:
@@ -53,16 +60,33 @@ def parse_mask(spec: str, shape: tuple[int, int]) -> np.ndarray:
         m = np.zeros((h, w), bool)
         m[int(y0 * h) : int(np.ceil(y1 * h)), int(x0 * w) : int(np.ceil(x1 * w))] = True
         return m
+    import cv2
+
     img = cv2.imread(spec, cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise ValueError(f"--mask {spec!r}: not box:x0,y0,x1,y1 and not a readable image")
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
+def _write_outputs(out_dir: Path, task: str, out: np.ndarray, given: np.ndarray | None) -> None:
+    """``<task>.mp4`` / ``.gif`` of the output and ``<task>.png``: the input (if any) above the output."""
+    from drivedreamer_env.media import contact_sheet, upscale, write_png, write_video
+
+    rows, labels = [list(out)], ["generated"]
+    if given is not None:
+        rows.insert(0, list(given)[: len(out)])
+        labels.insert(0, "input")
+    write_video(out_dir / f"{task}.mp4", [upscale(f, 3) for f in out], fps=10)
+    write_video(out_dir / f"{task}.gif", [upscale(f, 2) for f in out], fps=10)
+    write_png(out_dir / f"{task}.png", upscale(contact_sheet(rows, labels), 2))
+
+
 def run_generate(args: argparse.Namespace) -> dict:
+    """Load the model and inputs, run ``args.task``, write its outputs; returns the ``<task>.json`` content."""
+    from drivedreamer_env.io_utils import write_json
     from drivedreamer_env.models.sampler import SamplerConfig
     from drivedreamer_env.models.world_model import WorldModel
-    from drivedreamer_env.tasks import generate
+    from drivedreamer_env.tasks.generation import generate
 
     wm = WorldModel.load(args.checkpoint, device=args.device)
     frames, caption, actions = load_input(args, args.frames)
@@ -71,7 +95,7 @@ def run_generate(args: argparse.Namespace) -> dict:
         actions = preset_actions(args.turn, args.frames)
     mask = None
     if args.task == "inpaint":
-        mask = parse_mask(args.mask or "box:0.3,0.4,0.7,1.0", wm.resolution)
+        mask = parse_mask(args.mask or DEFAULT_INPAINT_BOX, wm.resolution)
     if args.task == "action-to-video" and frames is not None and actions is None:
         raise ValueError("action-to-video needs actions: --turn left|straight|right, or a --video with an action CSV")
     sampler = SamplerConfig(steps=args.steps, temperature=args.temperature, guidance_scale=args.guidance)
@@ -81,19 +105,20 @@ def run_generate(args: argparse.Namespace) -> dict:
         context_frames=args.context, mask=mask, style_ratio=args.style_ratio, sampler=sampler, seed=args.sample_seed,
     )  # fmt: skip
     out_dir = Path(args.out)
-    rows, labels = [list(out)], ["generated"]
-    if video is not None:
-        rows.insert(0, list(wm.prepare(video))[: len(out)])
-        labels.insert(0, "input")
-    write_video(out_dir / f"{args.task}.mp4", [upscale(f, 3) for f in out], fps=10)
-    write_video(out_dir / f"{args.task}.gif", [upscale(f, 2) for f in out], fps=10)
-    write_png(out_dir / f"{args.task}.png", upscale(contact_sheet(rows, labels), 2))
+    _write_outputs(out_dir, args.task, out, wm.prepare(video) if video is not None else None)
     info = {"task": args.task, "text": text, "frames": len(out), "checkpoint": str(args.checkpoint or "default")}
     write_json(out_dir / f"{args.task}.json", info)
     return info
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Run the task and print the ``<task>.json`` content."""
+    print(run_generate(args))
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``generate``."""
     g = sub.add_parser("generate", help="run a WorldDreamer task: " + ", ".join(TASKS))
     g.add_argument("task", choices=TASKS)
     src = g.add_mutually_exclusive_group()
@@ -101,7 +126,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--video", help="input clip source: an mp4, a frame folder, sim:DIR ...")
     src.add_argument("--seed", type=int, help="render the input from this simulator scene (its caption is the text)")
     g.add_argument("--text", default=None, help="caption / style text (default: the input's caption)")
-    g.add_argument("--turn", choices=sorted(TURNS), default=None, help="preset actions at 8 m/s")
+    g.add_argument("--turn", choices=sorted(TURN_YAW_RATE_RADPS), default=None, help="preset actions at 8 m/s")
     g.add_argument("--mask", default=None, help="inpaint mask: box:x0,y0,x1,y1 (fractions) or an image file")
     g.add_argument("--frames", type=int, default=8, help="frames to output")
     g.add_argument("--context", type=int, default=2, help="given frames for action-to-video")
@@ -113,4 +138,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped model)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g.add_argument("--out", default="outputs/generate", help="output directory")
-    g.set_defaults(func=lambda a: print(run_generate(a)) or 0)
+    g.set_defaults(func=cmd_generate)

@@ -1,0 +1,157 @@
+"""Counterfactual rollouts: one start, several steering branches, each dream scored against the ground truth.
+
+:func:`run_counterfactual` resets the environment once and dreams every branch from that state as one batch
+(:meth:`WorldDreamerDriveEnv.dream_branches`). For a simulator start the simulator is forked at the same moment
+and driven by the same actions, which gives the ground truth each dream is scored against (PSNR per step, and
+the heading change read off the frames by the same yaw estimator the world-model evaluation validates). It
+writes nothing: ``drivedreamer counterfactual`` / ``demo`` (:mod:`drivedreamer_env.cli.counterfactual`) turn
+the returned :class:`CounterfactualReport` into videos, PNGs and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from drivedreamer_env.envs.world_dreamer import WorldDreamerDriveEnv
+from drivedreamer_env.eval.frame_probes import estimate_yaw
+from drivedreamer_env.metrics import psnr
+from drivedreamer_env.sim.simulator import Simulator
+
+DEFAULT_HFOV_DEG = 80.0  # the yaw estimator's field of view when the start is not a simulator scene
+TURN_MIN_RAD = 0.05  # a branch whose true heading change is smaller counts as straight
+STRAIGHT_TOLERANCE_RAD = 0.1  # a straight branch agrees when the estimate is this close to the truth
+
+
+@dataclass
+class BranchReport:
+    """One branch: its frames, its path and its scores.
+
+    Attributes:
+        steering: normalised steering held for every step (+ = left).
+        dream: (steps + 1, H, W, 3) uint8 dreamt frames (the first is the start frame).
+        poses: (steps + 1, 3) ``[x m, y m, heading rad]`` of the ego kinematics (= the simulator's).
+        truth: (steps + 1, H, W, 3) uint8 simulator frames under the same actions, or None.
+        scores: the branch's entry of ``metrics.json`` (heading changes [rad], distance [m], PSNR [dB], ...).
+    """
+
+    steering: float
+    dream: np.ndarray
+    poses: np.ndarray
+    truth: np.ndarray | None
+    scores: dict[str, Any]
+
+
+@dataclass
+class CounterfactualReport:
+    """Everything one counterfactual run produced; :meth:`metrics` is the ``metrics.json`` content."""
+
+    start: dict[str, Any]
+    text: str
+    steps: int
+    speed_command: float
+    seed: int
+    sampler: dict[str, float]
+    dream_seconds: float
+    branches: dict[str, BranchReport]
+    route_xy: np.ndarray  # (N, 2) [m] the reference route
+    road_edges_xy: list[np.ndarray] = field(default_factory=list)  # (N, 2) [m] paved edges (simulator starts)
+
+    def metrics(self) -> dict[str, Any]:
+        """The JSON summary (no frames): start, text, settings, timing and per-branch scores."""
+        return {
+            "start": self.start, "text": self.text, "steps": self.steps, "speed_command": self.speed_command,
+            "seed": self.seed, "sampler": self.sampler, "dream_seconds": self.dream_seconds,
+            "branches": {name: b.scores for name, b in self.branches.items()},
+        }  # fmt: skip
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    import torch
+
+    return float(psnr(torch.from_numpy(a), torch.from_numpy(b)).mean())
+
+
+def _ground_truth(sim: Simulator, actions: np.ndarray, steps: int, progress: bool) -> list[np.ndarray]:
+    """Each branch's (steps + 1, H, W, 3) simulator frames, every branch from the same fork of ``sim``."""
+    fork = sim.get_state()
+    truth = []
+    for b in tqdm(range(len(actions)), desc="ground truth", unit="branch", disable=not progress):
+        sim.set_state(fork)
+        frames = [sim.render()]
+        for _ in range(steps):
+            frames.append(sim.step(actions[b]).frame)
+        truth.append(np.stack(frames))
+    return truth
+
+
+def score_branch(
+    steering: float, dream: np.ndarray, poses: np.ndarray, truth: np.ndarray | None, hfov_deg: float
+) -> dict[str, Any]:
+    """The branch's scores: true and estimated heading change, distance, and PSNR against ``truth``."""
+    m: dict[str, Any] = {
+        "steering": steering,
+        "heading_change_rad": float(poses[-1, 2] - poses[0, 2]),  # of the ego kinematics (= simulator's)
+        "dream_heading_change_est_rad": float(estimate_yaw(dream, hfov_deg).sum()),
+        "distance_m": float(np.sum(np.linalg.norm(np.diff(poses[:, :2], axis=0), axis=1))),
+    }
+    if truth is not None:
+        m["psnr_db"] = _psnr(dream[1:], truth[1:])
+        m["psnr_db_per_step"] = [round(_psnr(dream[t], truth[t]), 2) for t in range(1, len(dream))]
+        m["gt_heading_change_est_rad"] = float(estimate_yaw(truth, hfov_deg).sum())
+    true, est = m["heading_change_rad"], m["dream_heading_change_est_rad"]
+    # a turn must be read off the frames with its sign; "straight" within 0.1 rad of the truth
+    turned = abs(true) >= TURN_MIN_RAD
+    m["yaw_agrees"] = bool(np.sign(est) == np.sign(true) if turned else abs(est - true) < STRAIGHT_TOLERANCE_RAD)
+    return m
+
+
+def run_counterfactual(
+    start: Any,
+    branches: dict[str, float],
+    steps: int,
+    speed: float = -0.2,
+    env_kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> CounterfactualReport:
+    """Dream ``branches`` (name -> normalised steering, + = left) for ``steps`` steps from one start.
+
+    Args:
+        start: a simulator seed or scenario dict, a Clip, or an image (see ``WorldDreamerDrive-v0``).
+        branches: name -> normalised steering in [-1, 1], held for every step.
+        steps: steps per branch.
+        speed: normalised speed command of every branch (-0.2 = 8 m/s).
+        env_kwargs: ``WorldDreamerDriveEnv`` keyword arguments (checkpoint, device, sampler settings, text).
+        seed: environment seed (sampler RNG).
+        progress: show progress bars.
+    """
+    t_start = time.perf_counter()
+    env = WorldDreamerDriveEnv(**(env_kwargs or {}))
+    env.reset(seed=seed, options={"start": start})
+    st = env.start
+    names = list(branches)
+    actions = np.array([[branches[n], speed] for n in names], np.float64)
+    with tqdm(total=steps, desc="dreaming", unit="step", disable=not progress) as bar:
+        dreams, poses = env.dream_branches(actions, steps, on_step=bar.update)
+    dt_dream = time.perf_counter() - t_start
+    truth = _ground_truth(st.sim, actions, steps, progress) if st.sim is not None else None
+    hfov = st.sim.cfg.camera.hfov_deg if st.sim is not None else DEFAULT_HFOV_DEG
+    reports = {}
+    for b, name in enumerate(names):
+        gt = truth[b] if truth is not None else None
+        scores = score_branch(branches[name], dreams[b], poses[b], gt, hfov)
+        reports[name] = BranchReport(branches[name], dreams[b], poses[b], gt, scores)
+    edges = []
+    if st.sim is not None:
+        road = st.sim.world.road
+        edges = [road.pose_at(road.s, side * road.paved_half_width_m)[0] for side in (-1, 1)]
+    s = env.sampler
+    sampler = {"steps": s.steps, "temperature": s.temperature, "guidance_scale": s.guidance_scale}
+    env.close()
+    return CounterfactualReport(st.info, st.text, steps, speed, seed, sampler, round(dt_dream, 2), reports,
+                                st.route.xy, edges)  # fmt: skip

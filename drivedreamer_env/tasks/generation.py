@@ -1,0 +1,94 @@
+""":func:`generate`: run one WorldDreamer task (its recipe in :mod:`drivedreamer_env.tasks.recipes`) end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from drivedreamer_env.models.sampler import Rollout, SamplerConfig, generate_joint
+from drivedreamer_env.models.world_model import WorldModel
+from drivedreamer_env.tasks.names import TASKS
+from drivedreamer_env.tasks.recipes import RECIPES, TaskInputs
+
+
+def _generators(seed: int, n: int = 1) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
+
+
+def _actions(actions: np.ndarray | None, n: int) -> torch.Tensor:
+    """(1, n, 2) canonical actions: zeros when none are given, the last one held when too few are."""
+    if actions is None:
+        return torch.zeros(1, n, 2)
+    a = np.asarray(actions, dtype=np.float32)
+    if a.ndim != 2 or a.shape[1] != 2 or not np.all(np.isfinite(a)):
+        raise ValueError(f"actions must be finite (T, 2) [speed m/s, yaw_rate rad/s], got shape {a.shape}")
+    if len(a) < n:  # hold the last action
+        a = np.concatenate([a, np.repeat(a[-1:], n - len(a), axis=0)])
+    return torch.from_numpy(a[:n])[None]
+
+
+def _decode_causal(
+    wm: WorldModel,
+    given_1Chw: torch.Tensor,
+    actions_1T2: torch.Tensor,
+    num_frames: int,
+    sampler: SamplerConfig,
+    generators: list[torch.Generator],
+    text_ids: torch.Tensor | None,
+) -> torch.Tensor:
+    """The given frames, then one generated frame at a time up to ``num_frames``: (T, h, w) tokens."""
+    given = given_1Chw[0]
+    r = Rollout(wm.stpt, sampler, batch=1, text_ids=text_ids)
+    r.observe(given[None], actions_1T2[:, : len(given)])
+    out = [given]  # the given frames are part of the output, unchanged
+    for t in range(len(given), num_frames):
+        out.append(r.sample(generators)[0][None])
+        r.act(actions_1T2[:, t])
+    return torch.cat(out)
+
+
+def generate(
+    wm: WorldModel,
+    task: str,
+    *,
+    video: np.ndarray | None = None,
+    text: str = "",
+    actions: np.ndarray | None = None,
+    num_frames: int = 8,
+    context_frames: int = 1,
+    mask: np.ndarray | None = None,
+    style_ratio: float = 0.6,
+    sampler: SamplerConfig | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Run one task; returns generated frames (T, H, W, 3) uint8 at the model's resolution.
+
+    Args:
+        wm: the loaded world model.
+        task: one of :data:`~drivedreamer_env.tasks.names.TASKS`.
+        video: (T, H, W, 3) or (H, W, 3) uint8 input frames (resized to the model's resolution).
+        text: caption (conditions every task; the style for ``stylize``).
+        actions: (T, 2) ``[speed m/s, yaw_rate rad/s]`` per frame (action of frame t drives t -> t+1).
+        num_frames: frames to output for the generative tasks.
+        context_frames: given frames for ``action-to-video``.
+        mask: (T, H, W) or (H, W) bool pixel mask for ``inpaint`` (True = regenerate).
+        style_ratio: fraction of token positions ``stylize`` regenerates.
+        sampler: MaskGIT decoding settings (default :class:`SamplerConfig`).
+        seed: seed of the sampler (and of the ``stylize`` token positions).
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    sampler = sampler or SamplerConfig()
+    ids = wm.text_ids([text]) if text else None
+    gens = _generators(seed)
+    clip = RECIPES[task](wm, TaskInputs(video, num_frames, context_frames, mask, style_ratio, seed))
+    if clip.causal:
+        acts = _actions(actions, num_frames)
+        tokens = _decode_causal(wm, clip.tokens, acts, num_frames, sampler, gens, ids)
+    else:
+        acts = _actions(actions, clip.tokens.shape[1])
+        tokens = generate_joint(wm.stpt, clip.tokens, sampler, gens, actions=acts, text_ids=ids)[0]
+    out = wm.decode(tokens)
+    if clip.regenerate is not None:  # outside the mask the input pixels are kept exactly
+        out = np.where(clip.regenerate[..., None], out, clip.frames)
+    return out
