@@ -1,4 +1,4 @@
-"""The data layer: the one ``Clip`` type and the sources that produce it."""
+"""The data layer: the one ``Clip`` type, clip and token shards, video and frame-folder sources, windowing."""
 
 from drivedreamer_env.data.clip import Clip
 

@@ -1,1 +1,2 @@
-"""Evaluation: image metrics, tokenizer and world-model evaluations."""
+"""Evaluation against the simulator and recorded clips: fidelity, controllability, text control and
+counterfactual reports."""

@@ -1,1 +1,2 @@
-"""Pure ``nn.Module`` models (no Lightning): the visual tokenizer and, later, the STPT world model."""
+"""Pure ``nn.Module`` models and their decoding (no Lightning, no simulator): the visual tokenizer, the STPT world
+model, training masks, the MaskGIT sampler, ego-motion reprojection and warp proposals, checkpoints."""
