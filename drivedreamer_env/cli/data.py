@@ -60,10 +60,17 @@ def cmd_data_tokenize(args: argparse.Namespace) -> int:
     from drivedreamer_env.sources.tokenize import tokenize_source
 
     tokenizer = load_tokenizer(args.checkpoint)
+    camera = None
+    if args.hfov is not None:  # an assumption for sources without calibration (plain video)
+        from drivedreamer_env.models.reprojection import CameraModel
+
+        c = tokenizer.cfg
+        camera = CameraModel.from_hfov(c.width, c.height, args.hfov, args.camera_height, args.camera_pitch, 1.5)
     with tqdm(desc="clips", unit="clip") as bar:
         episodes = tokenize_source(
-            tokenizer, args.data, args.out, str(args.checkpoint), fps=args.fps, progress=bar.update
-        )
+            tokenizer, args.data, args.out, str(args.checkpoint), fps=args.fps, progress=bar.update,
+            proposals=args.proposals, camera=camera,
+        )  # fmt: skip
     print(f"wrote {len(episodes)} token clips, {sum(e['frames'] for e in episodes)} frames to {args.out}")
     return 0
 
@@ -89,6 +96,11 @@ def _add_tokenize(data: argparse._SubParsersAction) -> None:
     tk.add_argument("--data", required=True, help="clip source spec")
     tk.add_argument("--out", required=True, help="output directory")
     tk.add_argument("--fps", type=float, default=None, help="resample clips to this frame rate first")
+    tk.add_argument("--proposals", action="store_true", help="also store every frame's warp proposal (warp training)")
+    tk.add_argument("--hfov", type=float, default=None,
+                    help="assumed horizontal field of view [deg] for clips without a camera in their meta")  # fmt: skip
+    tk.add_argument("--camera-height", type=float, default=1.5, help="with --hfov: mounting height [m]")
+    tk.add_argument("--camera-pitch", type=float, default=0.0, help="with --hfov: downward pitch [deg]")
     tk.set_defaults(func=cmd_data_tokenize)
 
 

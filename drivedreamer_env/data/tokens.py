@@ -3,6 +3,9 @@
 Layout: ``DIR/manifest.json`` (format ``drivedreamer-tokens``, the tokenizer's config and checkpoint path) and one
 ``<name>.safetensors`` per clip with ``tokens`` (T, h, w) int16, ``actions`` (T, 2), ``timestamps`` (T,) and, when
 the source has them, ``events`` (T, E) float32 labels named in the manifest. Text and meta live in the header.
+Tokenized with ``--proposals``, a shard also holds each frame's warp proposal (``proposal`` (T, h, w) int16 and
+``proposal_trusted`` (T, h, w) bool, frame 0 all untrusted; :mod:`drivedreamer_env.models.proposal`) and the
+manifest the camera they were computed with.
 Encoding a clip source into this format is :func:`drivedreamer_env.sources.tokenize.tokenize_source`.
 """
 
@@ -33,6 +36,8 @@ class TokenClip:
     text: str
     events: np.ndarray | None  # (T, E) float32, None when the source has no labels
     meta: dict[str, Any] = field(default_factory=dict)
+    proposal: np.ndarray | None = None  # (T, h, w) int64 warp-proposal tokens, None when not tokenized with them
+    proposal_trusted: np.ndarray | None = None  # (T, h, w) bool
 
 
 def write_token_clip(
@@ -43,6 +48,7 @@ def write_token_clip(
     text: str,
     meta: dict[str, Any],
     events: np.ndarray | None = None,
+    proposal: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Write one token shard atomically.
 
@@ -54,6 +60,7 @@ def write_token_clip(
         text: the caption.
         meta: JSON-serialisable clip meta (stored in the header).
         events: (T, E) float32 labels in ``EVENT_NAMES`` order, or None when the source has none.
+        proposal: (tokens (T, h, w), trusted (T, h, w) bool) warp proposals, or None.
     """
     tensors = {
         "tokens": np.asarray(tokens).astype(np.int16),
@@ -62,6 +69,9 @@ def write_token_clip(
     }
     if events is not None:
         tensors["events"] = events
+    if proposal is not None:
+        tensors["proposal"] = np.asarray(proposal[0]).astype(np.int16)
+        tensors["proposal_trusted"] = np.asarray(proposal[1]).astype(np.uint8)
     with atomic_path(Path(path)) as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT, "text": text, "meta": json.dumps(meta)})
 
@@ -73,6 +83,7 @@ def write_token_manifest(
     fps: float | None,
     tokenizer_checkpoint: str,
     tokenizer_config: dict[str, Any],
+    camera: dict[str, Any] | None = None,
 ) -> None:
     """Write ``directory/manifest.json`` of a token-shard directory.
 
@@ -83,6 +94,7 @@ def write_token_manifest(
         fps: the frame rate the clips were resampled to [Hz], or None when kept as they were.
         tokenizer_checkpoint: the checkpoint whose tokenizer encoded them.
         tokenizer_config: that tokenizer's config as a dict.
+        camera: the camera the warp proposals were computed with (``CameraModel.to_dict()``), or None.
     """
     write_json(
         Path(directory) / "manifest.json",
@@ -95,6 +107,7 @@ def write_token_manifest(
             "tokenizer": tokenizer_config,
             "event_names": list(EVENT_NAMES),
             "episodes": episodes,
+            **({"proposals": True, "camera": camera} if camera is not None else {}),
         },
     )
 
@@ -119,9 +132,12 @@ def read_token_clip(path: str | Path) -> TokenClip:
         t = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise ShardError(f"corrupt token shard {path}: {err}") from err
+    has_proposal = "proposal" in t and "proposal_trusted" in t
     return TokenClip(
         t["tokens"].astype(np.int64), t["actions"], t["timestamps"], header.get("text", ""), t.get("events"),
         json.loads(header.get("meta", "{}")),
+        t["proposal"].astype(np.int64) if has_proposal else None,
+        t["proposal_trusted"].astype(bool) if has_proposal else None,
     )  # fmt: skip
 
 

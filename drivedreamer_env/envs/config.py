@@ -34,6 +34,9 @@ class DreamConfig:
         sampling_steps: MaskGIT decoding steps per frame.
         temperature: MaskGIT sampling temperature.
         guidance_scale: classifier-free guidance scale (1.0 = none).
+        decoding: "plain" or "warp" (warp-then-refine, :mod:`drivedreamer_env.models.dream`); None = what the
+            checkpoint was trained for (its ``config.json`` ``sampler``).
+        warp_remask: share of the trusted warp-proposal tokens re-predicted each step; None = the checkpoint's.
         context_frames: frames the model sees; None or 0 = the model's ``context_frames``.
         start: the default start (None, a seed, a scenario dict, a Clip or an image); ``reset(options=...)``
             overrides it.
@@ -50,6 +53,8 @@ class DreamConfig:
     sampling_steps: int = 8
     temperature: float = 1.0
     guidance_scale: float = 1.0
+    decoding: str | None = None
+    warp_remask: float | None = None
     context_frames: int | None = None
     start: Any = None
     text: str | None = None

@@ -18,6 +18,7 @@ import torch
 
 from drivedreamer_env.envs.route import Route
 from drivedreamer_env.envs.starts import Start
+from drivedreamer_env.models.dream import dream_step
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.sim.config import EgoLimits
@@ -122,9 +123,11 @@ class DreamCore(DrivingTask):
         r = Rollout(wm.stpt, self.sampler, 1, wm.text_ids([start.text]), keep_frames=c)
         r.observe(tokens[None], actions[None] if len(actions) else None)
         new_tokens, new_actions = [tokens], [actions]
+        frame = wm.decode(tokens[-1:][None])[:, 0]  # (1, H, W, 3): what the next step warps (warp decoding)
         for _ in range(missing):
-            r.act(hold[None])
-            new_tokens.append(r.sample([gen]))
+            step = dream_step(r, wm, frame, hold[None], self.dt_s, [gen])
+            new_tokens.append(step.tokens)
+            frame = step.frames
             new_actions.append(hold[None])
             x, y, yaw = integrate_pose(ego.x, ego.y, ego.yaw, float(hold[0]), float(hold[1]), self.dt_s)
             ego = EgoState(x, y, yaw, float(hold[0]), ego.steer, float(hold[1]))
@@ -158,9 +161,8 @@ class DreamCore(DrivingTask):
         if any(r is None for r in self.rows):
             raise RuntimeError("call reset() before step()")
         before = [(row.ego.speed, row.route_s_m) for row in self.rows]
-        self.rollout.act(torch.from_numpy(self._move_egos(actions)))
-        tokens = self.rollout.sample(self.generators)
-        self.frames = self.wm.decode(tokens[:, None])[:, 0]
+        canonical = torch.from_numpy(self._move_egos(actions))
+        self.frames = dream_step(self.rollout, self.wm, self.frames, canonical, self.dt_s, self.generators).frames
         self.events = torch.sigmoid(self.rollout.last_events).cpu().numpy().astype(np.float64)
         rewards = np.zeros(self.batch)
         terminated = np.zeros(self.batch, bool)

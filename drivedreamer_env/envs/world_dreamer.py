@@ -44,7 +44,6 @@ from drivedreamer_env.envs.config import DreamConfig
 from drivedreamer_env.envs.core import DreamCore
 from drivedreamer_env.envs.hud import draw_hud
 from drivedreamer_env.envs.starts import Start, make_start
-from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.sim.actions import action_space, validate_actions
 
@@ -104,8 +103,9 @@ class _DreamSettings:
     def _setup(self, config: DreamConfig, batch: int) -> None:
         self.config = config
         self.wm = load_world_model(config.checkpoint, config.device)
-        self.sampler = SamplerConfig(steps=config.sampling_steps, temperature=config.temperature,
-                                     guidance_scale=config.guidance_scale)  # fmt: skip
+        self.sampler = self.wm.sampler(steps=config.sampling_steps, temperature=config.temperature,
+                                       guidance_scale=config.guidance_scale, decoding=config.decoding,
+                                       warp_remask=config.warp_remask)  # fmt: skip
         ctx = config.context_frames or self.wm.stpt.cfg.context_frames
         self.core = DreamCore(self.wm, self.sampler, batch, ctx, config.reward)
         self.render_mode = config.render_mode  # the attribute Gymnasium's wrappers read

@@ -17,9 +17,8 @@ import numpy as np
 import torch
 
 from drivedreamer_env.models.proposal import Proposal, proposal_start, warp_proposal
-from drivedreamer_env.models.reprojection import CameraModel
 from drivedreamer_env.models.sampler import Generators, Rollout
-from drivedreamer_env.models.tokenizer import VisualTokenizer
+from drivedreamer_env.models.world_model import WorldModel
 
 
 @dataclass
@@ -29,15 +28,10 @@ class DreamStep:
     proposal: Proposal | None  # the warp proposal it started from (warp decoding), else None
 
 
-def _decode(tokenizer: VisualTokenizer, tokens_Bhw: torch.Tensor) -> np.ndarray:
-    return tokenizer.decode(tokens_Bhw[:, None])[:, 0].cpu().numpy()
-
-
 @torch.no_grad()
 def dream_step(
     rollout: Rollout,
-    tokenizer: VisualTokenizer,
-    camera: CameraModel | None,
+    wm: WorldModel,
     prev_frames: np.ndarray,
     actions_B2: torch.Tensor,
     dt_s: float,
@@ -47,8 +41,7 @@ def dream_step(
 
     Args:
         rollout: the rollout whose cache holds the past (its ``cfg`` names the decoding).
-        tokenizer: the checkpoint's tokenizer.
-        camera: the checkpoint's camera (needed by warp decoding).
+        wm: the loaded checkpoint (its tokenizer, and its camera for warp decoding).
         prev_frames: (B, H, W, 3) uint8, the latest frame of every row (decoded, as the rollout holds it).
         dt_s: the step length [s].
         generators: one ``torch.Generator`` per row (or one for all).
@@ -58,11 +51,11 @@ def dream_step(
     rollout.act(actions_B2)
     if cfg.decoding == "plain":
         tokens = rollout.sample(generators)
-        return DreamStep(tokens, _decode(tokenizer, tokens), None)
-    if camera is None:
+        return DreamStep(tokens, wm.decode(tokens[:, None])[:, 0], None)
+    if wm.camera is None:
         raise ValueError("warp decoding needs the checkpoint's camera (config.json 'camera'); use decoding='plain'")
     prev = torch.from_numpy(np.ascontiguousarray(prev_frames))
-    proposal = warp_proposal(tokenizer, prev, actions_B2, dt_s, camera)
+    proposal = warp_proposal(wm.tokenizer, prev, actions_B2, dt_s, wm.camera)
     start = proposal_start(proposal, cfg.warp_remask, rollout.model.cfg.mask_id, generators)
     tokens = rollout.sample(generators, given=start)
-    return DreamStep(tokens, _decode(tokenizer, tokens), proposal)
+    return DreamStep(tokens, wm.decode(tokens[:, None])[:, 0], proposal)

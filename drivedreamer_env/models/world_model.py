@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from drivedreamer_env.models.checkpoint import CheckpointError, load_stpt, load_tokenizer
+from drivedreamer_env.config import ConfigError, from_dict
+from drivedreamer_env.models.checkpoint import CONFIG, CheckpointError, load_stpt, load_tokenizer, read_config
+from drivedreamer_env.models.reprojection import CameraModel
+from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.stpt import STPT
 from drivedreamer_env.models.tokenizer import VisualTokenizer
 
@@ -18,9 +22,14 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "checkpoints
 
 @dataclass
 class WorldModel:
+    """A checkpoint's tokenizer and STPT, its camera (``config.json`` ``camera``: what warp decoding reprojects
+    with; None in checkpoints without one) and the sampler settings it was trained for (``sampler``)."""
+
     tokenizer: VisualTokenizer
     stpt: STPT
     device: torch.device
+    camera: CameraModel | None = None
+    sampler_defaults: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: str | Path | None = None, device: str = "auto") -> WorldModel:
@@ -36,7 +45,27 @@ class WorldModel:
                 f"{directory}: tokenizer grid {tok.cfg.grid} / {tok.cfg.codebook_size} codes do not match the world "
                 f"model's {grid} / {stpt.cfg.codebook_size}"
             )
-        return cls(tok, stpt, dev)
+        cfg = read_config(directory)
+        camera = None
+        if "camera" in cfg:
+            try:
+                camera = CameraModel.from_dict(cfg["camera"])
+            except (TypeError, ValueError) as err:
+                raise CheckpointError(f"{directory / CONFIG}: bad 'camera' section: {err}") from err
+            if (camera.height, camera.width) != (tok.cfg.height, tok.cfg.width):
+                raise CheckpointError(
+                    f"{directory / CONFIG}: camera is {camera.height}x{camera.width}, the tokenizer "
+                    f"{tok.cfg.height}x{tok.cfg.width}"
+                )
+        return cls(tok, stpt, dev, camera, dict(cfg.get("sampler", {})))
+
+    def sampler(self, **overrides: Any) -> SamplerConfig:
+        """The checkpoint's recommended sampler settings, with ``overrides`` (None values are ignored)."""
+        values = {**self.sampler_defaults, **{k: v for k, v in overrides.items() if v is not None}}
+        try:
+            return from_dict(SamplerConfig, values, where="sampler")
+        except ConfigError as err:
+            raise ValueError(str(err)) from err
 
     @property
     def resolution(self) -> tuple[int, int]:

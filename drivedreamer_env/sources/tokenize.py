@@ -3,7 +3,10 @@
 ``drivedreamer data tokenize`` calls this directly; :mod:`drivedreamer_env.sources.token_cache` calls it to fill
 its cache. Each clip is optionally resampled to ``fps``, resized and centre-cropped to the tokenizer's
 resolution, encoded in batches of frames, and written as one shard; the manifest is rewritten after every clip so
-an interrupted run leaves a readable directory.
+an interrupted run leaves a readable directory. With ``proposals`` each shard also gets its frames' warp proposals
+(:func:`~drivedreamer_env.models.proposal.clip_proposals`), computed with the clip's camera (``Clip.meta``
+``intrinsics`` and ``camera``; scaled to the tokenizer's resolution) or, for sources without one, the ``camera``
+given (an assumption the caller states).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import torch
 
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.data.tokens import EVENT_NAMES, write_token_clip, write_token_manifest
-from drivedreamer_env.data.windowing import resample, resize_crop
+from drivedreamer_env.data.windowing import adjust_intrinsics, resample, resize_crop
+from drivedreamer_env.models.proposal import clip_proposals
+from drivedreamer_env.models.reprojection import CameraModel
 from drivedreamer_env.sources.spec import open_source
 
 if TYPE_CHECKING:
@@ -36,6 +41,8 @@ def tokenize_source(
     fps: float | None = None,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    proposals: bool = False,
+    camera: CameraModel | None = None,
 ) -> list[dict[str, Any]]:
     """Encode every clip of ``spec`` and write token shards plus a manifest to ``out_dir``.
 
@@ -47,12 +54,14 @@ def tokenize_source(
         fps: resample every clip to this frame rate [Hz] first; None keeps the source's frames.
         batch_size: frames encoded per forward pass.
         progress: called with 1 per clip written.
+        proposals: also compute and store every frame's warp proposal.
+        camera: the camera for clips whose meta has none (at the tokenizer's resolution).
 
     Returns:
         The manifest's episode entries, one per clip: ``file``, ``frames``, ``caption``, ``events``.
 
     Raises:
-        ValueError: the source yielded no clip.
+        ValueError: the source yielded no clip, or proposals were asked for a clip without a camera.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,14 +79,36 @@ def tokenize_source(
         name = f"clip_{i:06d}.safetensors"
         meta = {k: clip.meta[k] for k in META_KEYS if k in clip.meta}
         tokens = encode_frames(tokenizer, frames, batch_size)
-        write_token_clip(out / name, tokens, clip.actions, clip.timestamps, clip.text, meta, events)
+        proposal = None
+        if proposals:
+            cam = clip_camera(clip, (cfg.height, cfg.width), camera)
+            proposal = clip_proposals(tokenizer, torch.from_numpy(tokens), clip.actions, clip.timestamps, cam)
+            meta["camera"] = cam.to_dict()
+        write_token_clip(out / name, tokens, clip.actions, clip.timestamps, clip.text, meta, events, proposal)
         episodes.append({"file": name, "frames": len(frames), "caption": clip.text, "events": events is not None})
-        write_token_manifest(out, episodes, spec, fps, tokenizer_checkpoint, dataclasses.asdict(cfg))
+        cam_dict = meta.get("camera") if proposals else None
+        write_token_manifest(out, episodes, spec, fps, tokenizer_checkpoint, dataclasses.asdict(cfg), cam_dict)
         if progress:
             progress(1)
     if not episodes:
         raise ValueError(f"data source {spec!r} yielded no clips to tokenize")
     return episodes
+
+
+def clip_camera(clip: Clip, resolution: tuple[int, int], fallback: CameraModel | None = None) -> CameraModel:
+    """The camera of ``clip`` at ``resolution`` (H, W) after resize / centre crop, from its meta or ``fallback``."""
+    meta = clip.meta
+    if "intrinsics" in meta and "camera" in meta:
+        k = adjust_intrinsics(meta["intrinsics"], clip.resolution, resolution)
+        return CameraModel.from_meta({"intrinsics": k.tolist(), "camera": meta["camera"]}, resolution)
+    if fallback is None:
+        raise ValueError(
+            f"clip {meta.get('scene', meta.get('source', '?'))!r} has no camera in its meta (intrinsics + camera); "
+            "give one for warp proposals (e.g. `data tokenize --proposals --hfov DEG`)"
+        )
+    if (fallback.height, fallback.width) != resolution:
+        raise ValueError(f"camera is {fallback.height}x{fallback.width}, the tokenizer takes {resolution}")
+    return fallback
 
 
 def encode_frames(tokenizer: VisualTokenizer, frames: np.ndarray, batch_size: int) -> np.ndarray:

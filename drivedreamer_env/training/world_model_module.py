@@ -8,15 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from torch.utils.data import DataLoader, Dataset
 
 from drivedreamer_env.config import ConfigError, from_dict
 from drivedreamer_env.data.shards import MANIFEST
-from drivedreamer_env.data.tokens import TokenClip, TokenShardSource
+from drivedreamer_env.data.tokens import TokenShardSource
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.models.checkpoint import (
     CONFIG,
@@ -27,12 +25,12 @@ from drivedreamer_env.models.checkpoint import (
     read_json,
     write_meta,
 )
-from drivedreamer_env.models.masking import MaskConfig, sample_masks
+from drivedreamer_env.models.masking import MaskConfig, build_inputs, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
-from drivedreamer_env.models.text import text_inputs
 from drivedreamer_env.models.tokenizer import TokenizerConfig
 from drivedreamer_env.sources.token_cache import resolve_token_dir
 from drivedreamer_env.training.loop import ResumeMixin, fit_resumable, warmup_cosine
+from drivedreamer_env.training.token_data import TokenDataModule
 
 
 @dataclass
@@ -50,6 +48,9 @@ class WorldModelTrainConfig:
     max_minutes: float | None = None
     cond_dropout: float = 0.1  # per condition (text, actions), for classifier-free guidance
     event_weight: float = 0.2
+    event_pos_weight: float = 1.0  # BCE weight of a positive event label (they are rare: terminal frames only)
+    event_window_boost: float = 1.0  # sampling weight of windows that hold a positive event label, vs the others
+    decoding: str = "plain"  # the sampler decoding the checkpoint recommends ("warp" after warp training)
     checkpoint_every: int = 500
     val_fraction: float = 0.05
     seed: int = 0
@@ -58,65 +59,6 @@ class WorldModelTrainConfig:
     strategy: str = "auto"  # "ddp", "fsdp", ... (Lightning's)
     precision: str = "32-true"  # "bf16-mixed" on GPUs
     num_nodes: int = 1
-
-
-class TokenWindows(Dataset):
-    """Random ``frames``-long windows of token clips, with their actions, caption word ids and event labels."""
-
-    def __init__(self, clips: list[TokenClip], frames: int, cfg: STPTConfig, samples: int) -> None:
-        self.clips = [c for c in clips if len(c.tokens) >= frames]
-        if not self.clips:
-            raise ValueError(f"no token clip has {frames} frames")
-        self.frames, self.cfg, self.samples = frames, cfg, samples
-        self.words = text_inputs(cfg.text, [c.text for c in self.clips])  # computed once per clip
-        lengths = np.array([len(c.tokens) - frames + 1 for c in self.clips], dtype=np.float64)
-        self.weights = lengths / lengths.sum()  # every window equally likely
-
-    def __len__(self) -> int:
-        return self.samples
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng(i)  # the sampler's index seeds the window: reproducible, no shared state
-        k = int(rng.choice(len(self.clips), p=self.weights))
-        clip = self.clips[k]
-        s = int(rng.integers(0, len(clip.tokens) - self.frames + 1))
-        n_events = len(self.cfg.event_names)
-        events = np.zeros((self.frames, n_events), np.float32)
-        valid = clip.events is not None and clip.events.shape[1] == n_events
-        if valid:
-            events = clip.events[s : s + self.frames]
-        return {
-            "tokens": torch.from_numpy(clip.tokens[s : s + self.frames]),
-            "actions": torch.from_numpy(clip.actions[s : s + self.frames].astype(np.float32)),
-            "words": self.words[k],
-            "events": torch.from_numpy(np.asarray(events, np.float32)),
-            "events_valid": torch.tensor(valid),
-        }
-
-
-class TokenDataModule(L.LightningDataModule):
-    def __init__(self, directory: str, cfg: WorldModelTrainConfig, seed: int) -> None:
-        super().__init__()
-        self.directory, self.cfg, self.seed = directory, cfg, seed
-        self.train: TokenWindows | None = None
-        self.val: TokenWindows | None = None
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train is not None:
-            return
-        clips = list(TokenShardSource(self.directory))
-        n_val = max(1, round(len(clips) * self.cfg.val_fraction)) if len(clips) > 1 else 0
-        train, val = clips[: len(clips) - n_val], clips[len(clips) - n_val :] or clips
-        c = self.cfg
-        self.train = TokenWindows(train, c.frames, c.model, samples=c.max_steps * c.batch_size)
-        self.val = TokenWindows(val, c.frames, c.model, samples=8 * c.batch_size)
-
-    def train_dataloader(self) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train, batch_size=self.cfg.batch_size, shuffle=True, generator=g, drop_last=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val, batch_size=self.cfg.batch_size)
 
 
 class WorldModelModule(ResumeMixin, L.LightningModule):
@@ -146,9 +88,12 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         tokens = batch["tokens"]  # (B, T, h, w)
         b, t, h, w = tokens.shape
         g = torch.Generator().manual_seed(seed)
-        masks, _ = sample_masks(b, t, h, w, self.cfg.masking, g)
-        masks = masks.to(tokens.device)
-        inp = torch.where(masks, torch.full_like(tokens, self.cfg.model.mask_id), tokens)
+        masks, modes = sample_masks(b, t, h, w, self.cfg.masking, g)
+        inputs = build_inputs(
+            tokens, masks.to(tokens.device), modes, self.cfg.masking, self.cfg.model.mask_id, g,
+            batch.get("proposal"), batch.get("proposal_trusted"),
+        )  # fmt: skip
+        inp, masks = inputs.tokens, inputs.loss_mask
         p = self.cfg.cond_dropout if dropout else 0.0
         drop_text = (torch.rand(b, generator=g) < p).to(tokens.device)
         drop_actions = (torch.rand(b, generator=g) < p).to(tokens.device)
@@ -160,7 +105,10 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         loss = ce
         valid = batch["events_valid"]
         if out.events.shape[-1] and valid.any():
-            ev = F.binary_cross_entropy_with_logits(out.events[valid].float(), batch["events"][valid])
+            pos_weight = torch.tensor(self.cfg.event_pos_weight, device=tokens.device)
+            ev = F.binary_cross_entropy_with_logits(
+                out.events[valid].float(), batch["events"][valid], pos_weight=pos_weight
+            )
             terms["events"] = ev
             loss = loss + self.cfg.event_weight * ev
         elif out.events.shape[-1]:
@@ -198,6 +146,16 @@ def _copy_tokenizer(src: Path, out: Path) -> None:
     )
     if "tokenizer" not in cfg:
         write_json(out / CONFIG, {**cfg, "tokenizer": read_config(src)["tokenizer"]})
+
+
+def _write_camera_and_sampler(out: Path, camera: dict | None, decoding: str) -> None:
+    """Record the frames' camera (warp decoding needs it) and the decoding the model was trained for."""
+    cfg = read_json(out / CONFIG)
+    updates = {"sampler": {"decoding": decoding}}
+    if camera is not None:
+        updates["camera"] = camera
+    if any(cfg.get(k) != v for k, v in updates.items()):
+        write_json(out / CONFIG, {**cfg, **updates})
 
 
 def _init_model_config(init: str | Path, codebook_size: int, grid: tuple[int, int], tokens: Path) -> STPTConfig:
@@ -259,8 +217,11 @@ def train_world_model(
         grown = STPT(cfg.model) if (out / "train_state").exists() else module.model  # resuming: only the names
         new_tensors = load_state_grow(grown, Path(warm_start) / "world_model.safetensors")
     rank_zero = rank_zero_only.rank == 0  # set from the launcher's environment before the Trainer exists
+    if cfg.decoding == "warp" and manifest.get("camera") is None:
+        raise ValueError(f"decoding 'warp' needs token shards with a camera: {directory} was not tokenized --proposals")
     if not fast_dev_run and rank_zero:
         _copy_tokenizer(Path(manifest["tokenizer_checkpoint"]), out)
+        _write_camera_and_sampler(out, manifest.get("camera"), cfg.decoding)
     summary = fit_resumable(
         module, lambda start: TokenDataModule(str(directory), cfg, cfg.seed + start), cfg, out, data,
         "world_model_training", fast_dev_run,
