@@ -19,9 +19,10 @@ def cmd_eval_tokenizer(args: argparse.Namespace) -> int:
 def cmd_eval_world_model(args: argparse.Namespace) -> int:
     """Evaluate a world-model checkpoint against the simulator on held-out seeds (or open-loop on --data)."""
     from drivedreamer_env.eval.world_model_eval import evaluate_world_model
-    from drivedreamer_env.models.sampler import SamplerConfig
 
-    sampler = SamplerConfig(steps=args.steps, temperature=args.temperature, guidance_scale=args.guidance)
+    # the checkpoint's recommended sampler (config.json) with what is given here
+    sampler = {"steps": args.steps, "temperature": args.temperature, "guidance_scale": args.guidance,
+               "decoding": args.decoding, "warp_remask": args.warp_remask}  # fmt: skip
     if args.data is not None:  # recorded clips (e.g. held-out nuScenes scenes) instead of the simulator
         from drivedreamer_env.eval.clip_eval import evaluate_clips
 
@@ -29,7 +30,9 @@ def cmd_eval_world_model(args: argparse.Namespace) -> int:
             args.checkpoint, args.data, args.out, args.context, args.horizon, args.max_windows, sampler, args.device
         )
     else:
-        result = evaluate_world_model(args.checkpoint, args.episodes, args.out, sampler=sampler, device=args.device)
+        steps = tuple(int(n) for n in args.maskgit_steps.split(",")) if args.maskgit_steps else ()
+        result = evaluate_world_model(args.checkpoint, args.episodes, args.out, sampler=sampler, device=args.device,
+                                      long_horizon=args.long_horizon, maskgit_steps=steps)  # fmt: skip
     for key, value in result.items():
         if isinstance(value, float):
             print(f"{key:>32}: {value:.4f}")
@@ -51,9 +54,14 @@ def _add_world_model(ev: argparse._SubParsersAction) -> None:
     ewm.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped model)")
     ewm.add_argument("--episodes", type=int, default=16, help="held-out simulator episodes")
     ewm.add_argument("--out", required=True, help="result JSON (contact sheets are written next to it)")
-    ewm.add_argument("--steps", type=int, default=8, help="MaskGIT steps per frame")
-    ewm.add_argument("--temperature", type=float, default=1.0)
-    ewm.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
+    ewm.add_argument("--steps", type=int, default=None, help="MaskGIT steps per frame (default: the checkpoint's, 8)")
+    ewm.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1.0)")
+    ewm.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default 1.0)")
+    ewm.add_argument("--decoding", choices=("plain", "warp"), default=None,
+                     help="plain MaskGIT or warp-then-refine (default: the checkpoint's)")  # fmt: skip
+    ewm.add_argument("--warp-remask", type=float, default=None, help="warp decoding: re-predicted share of kept tokens")
+    ewm.add_argument("--long-horizon", type=int, default=40, help="frames of the long dreams (0: skip them)")
+    ewm.add_argument("--maskgit-steps", default="", help="also tabulate quality at these step counts, e.g. 2,4,8")
     ewm.add_argument("--device", default="auto")
     ewm.add_argument("--data", default=None, help="evaluate open-loop on the clips of this source (e.g. nuscenes:DIR)")
     ewm.add_argument("--context", type=int, default=4, help="real frames given (with --data)")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from drivedreamer_env.eval.open_loop import open_loop_metrics, other_actions, real_vs_dream_rows
+from drivedreamer_env.eval.open_loop import open_loop_metrics, other_actions, real_vs_dream_rows, resolve_sampler
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.media import contact_sheet, upscale, write_png
 from drivedreamer_env.models.sampler import SamplerConfig
@@ -85,7 +85,7 @@ def evaluate_clips(
     context: int = 4,
     horizon: int = 8,
     max_windows: int = 64,
-    sampler: SamplerConfig | None = None,
+    sampler: SamplerConfig | dict | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
     """Open-loop evaluation of a world model on the recorded clips of ``data`` (see the module docstring).
@@ -99,8 +99,8 @@ def evaluate_clips(
         sampler: MaskGIT settings (seeded: the same dream for the same checkpoint).
         device: "auto", "cpu" or "cuda".
     """
-    sampler = sampler or SamplerConfig()
     wm = WorldModel.load(checkpoint, device=device)
+    sampler = resolve_sampler(wm, sampler)
     gt, actions, texts, labels = clip_windows(wm, data, context + horizon, max_windows)
     tokens = torch.stack([wm.encode(f) for f in gt])  # (N, C+H, h, w) on the model's device
     acc, nll = next_frame_token_metrics(wm, tokens, actions, texts, context)

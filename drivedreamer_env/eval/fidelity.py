@@ -14,6 +14,8 @@ import torch.nn.functional as F
 
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.eval.open_loop import OpenLoopMetrics, open_loop_metrics, other_actions
+from drivedreamer_env.eval.warp_baseline import WarpBaseline, evaluate_warp_baseline
+from drivedreamer_env.models.reprojection import CameraModel
 from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.sim.record import record_episode
@@ -29,15 +31,18 @@ class Fidelity:
             ``delta_psnr_actions@H``).
         action_nll_gap: per frame ahead, NLL [nats] of the real tokens under another episode's actions minus
             under the true ones (:func:`action_nll_gap`).
+        warp: the warp-of-last-frame baseline on the same episodes.
         gt: (N, context + horizon, H, W, 3) uint8 ground-truth frames (for the contact sheet).
     """
 
     open_loop: OpenLoopMetrics
     action_nll_gap: list[float]
+    warp: WarpBaseline
     gt: np.ndarray = field(repr=False)
 
     def to_json(self) -> dict[str, float]:
-        return {**self.open_loop.to_json(), **{f"action_nll_gap@{k + 1}": v for k, v in enumerate(self.action_nll_gap)}}
+        gaps = {f"action_nll_gap@{k + 1}": v for k, v in enumerate(self.action_nll_gap)}
+        return {**self.open_loop.to_json(), **gaps, **self.warp.to_json()}
 
 
 @torch.no_grad()
@@ -75,14 +80,17 @@ def held_out_episodes(sim: Simulator, episodes: int, frames: int, seed0: int) ->
 
 
 def evaluate_fidelity(
-    wm: WorldModel, clips: list[Clip], context: int, horizon: int, sampler: SamplerConfig
-) -> Fidelity:
-    """Open-loop metrics and the action NLL gap on ``clips`` of ``context + horizon`` frames."""
+    wm: WorldModel, clips: list[Clip], context: int, horizon: int, sampler: SamplerConfig, dt_s: float,
+    cam: CameraModel,
+) -> Fidelity:  # fmt: skip
+    """Open-loop metrics, the action NLL gap and the warp baseline on ``clips`` of ``context + horizon`` frames
+    taken every ``dt_s`` [s] by camera ``cam``."""
     gt = np.stack([c.frames for c in clips])  # (N, C+H, H, W, 3)
     actions = np.stack([c.actions for c in clips])
     texts = [c.text for c in clips]
     tokens = torch.stack([wm.encode(f) for f in gt])  # (N, C+H, h, w)
     other = other_actions(actions, context)  # another episode's future actions
-    metrics = open_loop_metrics(wm, gt, tokens, actions, texts, context, horizon, sampler, other=other)
+    metrics = open_loop_metrics(wm, gt, tokens, actions, texts, context, horizon, sampler, other=other, dt_s=dt_s)
     gap = action_nll_gap(wm, tokens, actions, other, texts, context, min(4, horizon))
-    return Fidelity(metrics, gap, gt)
+    warp = evaluate_warp_baseline(gt, actions, other, context, horizon, dt_s, cam)
+    return Fidelity(metrics, gap, warp, gt)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from drivedreamer_env.metrics import psnr
+from drivedreamer_env.models.dream import dream_step
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 
@@ -22,16 +23,32 @@ SHEET_HORIZONS = (1, 2, 4, 8)  # frames ahead shown in the contact sheets (those
 DREAM_SEED = 1  # seed of the fidelity dreams (with and without the true actions: the same noise)
 
 
+def resolve_sampler(wm: WorldModel, sampler: SamplerConfig | dict | None) -> SamplerConfig:
+    """A full sampler config: as given, or the checkpoint's recommended one with ``sampler`` (a dict) applied."""
+    if isinstance(sampler, SamplerConfig):
+        return sampler
+    return wm.sampler(**(sampler or {}))
+
+
 def mean_psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Mean PSNR [dB] over the leading axis of two uint8 frame arrays (N, ..., 3)."""
     return float(psnr(torch.from_numpy(a), torch.from_numpy(b)).mean())
 
 
-def rollout(
+@dataclass
+class Dream:
+    """An open-loop dream: frames (B, horizon, H, W, 3) uint8 and event-head probabilities (B, horizon, E)."""
+
+    frames: np.ndarray
+    events: np.ndarray
+
+
+def dream(
     wm: WorldModel, tokens: torch.Tensor, actions: np.ndarray, texts: list[str], context: int, horizon: int,
-    sampler: SamplerConfig, seed: int,
-) -> np.ndarray:  # fmt: skip
-    """Open-loop dream: ``context`` given frames, then ``horizon`` generated ones.
+    sampler: SamplerConfig, seed: int, dt_s: float = 0.1,
+) -> Dream:  # fmt: skip
+    """Open-loop dream: ``context`` given frames, then ``horizon`` generated ones, each step through
+    :func:`~drivedreamer_env.models.dream.dream_step` (so warp decoding warps with ``dt_s`` [s] steps).
 
     Args:
         tokens: (B, >= context, h, w) tokens; only the first ``context`` frames are seen.
@@ -39,21 +56,27 @@ def rollout(
             the transition into frame t + 1.
         texts: B captions.
         seed: row i samples with ``torch.Generator().manual_seed(seed + i)`` (reproducible per row).
-
-    Returns:
-        (B, horizon, H, W, 3) uint8 dreamed frames.
     """
     b = tokens.shape[0]
     acts = torch.from_numpy(actions.astype(np.float32))
     r = Rollout(wm.stpt, sampler, batch=b, text_ids=wm.text_ids(texts))
-    r.observe(tokens[:, :context], acts[:, :context])
+    r.observe(tokens[:, :context], acts[:, : context - 1])
     gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
-    out = []
-    for t in range(context, context + horizon):
-        out.append(r.sample(gens))
-        if t < acts.shape[1]:
-            r.act(acts[:, t])
-    return wm.decode(torch.stack(out, 1))
+    prev = wm.decode(tokens[:, context - 1 : context])[:, 0]
+    frames, events = [], []
+    for t in range(context - 1, context - 1 + horizon):
+        prev = dream_step(r, wm, prev, acts[:, t], dt_s, gens).frames
+        frames.append(prev)
+        events.append(torch.sigmoid(r.last_events.float()).cpu().numpy())
+    return Dream(np.stack(frames, 1), np.stack(events, 1))
+
+
+def rollout(
+    wm: WorldModel, tokens: torch.Tensor, actions: np.ndarray, texts: list[str], context: int, horizon: int,
+    sampler: SamplerConfig, seed: int, dt_s: float = 0.1,
+) -> np.ndarray:  # fmt: skip
+    """The frames (B, horizon, H, W, 3) uint8 of :func:`dream`."""
+    return dream(wm, tokens, actions, texts, context, horizon, sampler, seed, dt_s).frames
 
 
 def other_actions(actions: np.ndarray, context: int) -> np.ndarray:
@@ -96,7 +119,7 @@ class OpenLoopMetrics:
 
 def open_loop_metrics(
     wm: WorldModel, gt: np.ndarray, tokens: torch.Tensor, actions: np.ndarray, texts: list[str], context: int,
-    horizon: int, sampler: SamplerConfig, other: np.ndarray | None = None,
+    horizon: int, sampler: SamplerConfig, other: np.ndarray | None = None, dt_s: float = 0.1,
 ) -> OpenLoopMetrics:  # fmt: skip
     """Dream ``horizon`` frames after ``context`` real ones and score them (see :class:`OpenLoopMetrics`).
 
@@ -104,19 +127,20 @@ def open_loop_metrics(
         gt: (N, context + horizon, H, W, 3) uint8 real frames; ``tokens`` their (N, context + horizon, h, w) codes.
         actions: (N, context + horizon, 2) the real actions; ``texts`` the N captions.
         other: actions to dream with for ``delta_psnr_actions`` (e.g. :func:`other_actions`); None: not measured.
+        dt_s: the frame step [s] (what warp decoding reprojects over).
     """
     h, w = wm.resolution
     future = slice(context, context + horizon)
     recon = wm.decode(tokens)
     tok_psnr = mean_psnr(recon[:, future].reshape(-1, h, w, 3), gt[:, future].reshape(-1, h, w, 3))
-    dream = rollout(wm, tokens, actions, texts, context, horizon, sampler, seed=DREAM_SEED)
-    psnr_at = {k: mean_psnr(dream[:, k - 1], gt[:, context + k - 1]) for k in PSNR_HORIZONS if k <= horizon}
+    dreamed = rollout(wm, tokens, actions, texts, context, horizon, sampler, seed=DREAM_SEED, dt_s=dt_s)
+    psnr_at = {k: mean_psnr(dreamed[:, k - 1], gt[:, context + k - 1]) for k in PSNR_HORIZONS if k <= horizon}
     copy_last = mean_psnr(gt[:, context - 1], gt[:, context + horizon - 1])
     delta = None
     if other is not None:
-        dream_other = rollout(wm, tokens, other, texts, context, horizon, sampler, seed=DREAM_SEED)
+        dream_other = rollout(wm, tokens, other, texts, context, horizon, sampler, seed=DREAM_SEED, dt_s=dt_s)
         delta = psnr_at[horizon] - mean_psnr(dream_other[:, -1], gt[:, -1])
-    return OpenLoopMetrics(horizon, tok_psnr, psnr_at, copy_last, dream, delta)
+    return OpenLoopMetrics(horizon, tok_psnr, psnr_at, copy_last, dreamed, delta)
 
 
 def sheet_picks(horizon: int) -> list[int]:

@@ -14,16 +14,19 @@ simulator driven by the same actions. Three parts, each with its own result data
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from drivedreamer_env.eval.events import evaluate_events
 from drivedreamer_env.eval.fidelity import Fidelity, evaluate_fidelity, held_out_episodes
 from drivedreamer_env.eval.frame_probes import STYLES, StyleClassifier, estimate_yaw
-from drivedreamer_env.eval.open_loop import real_vs_dream_rows, rollout, sheet_picks
+from drivedreamer_env.eval.long_horizon import LONG_HORIZON, evaluate_long_horizon
+from drivedreamer_env.eval.open_loop import real_vs_dream_rows, resolve_sampler, rollout, sheet_picks
+from drivedreamer_env.eval.warp_baseline import model_camera, warp_last
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.media import contact_sheet, upscale, write_png
 from drivedreamer_env.models.sampler import SamplerConfig, generate_joint
@@ -101,11 +104,16 @@ class Controllability:
         gt_heading_change_true_rad, gt_heading_change_estimated_rad, dream_heading_change_estimated_rad:
             branch -> mean heading change over the horizon [rad] (+ = left): true, read off the ground-truth
             frames, read off the dreamed frames.
+        heading_gain: branch -> dreamed heading change over the ground truth's, both read off the frames by the
+            estimator (1 = the size of the true turn).
+        warp_last_yaw_sign_accuracy: ``yaw_sign_accuracy`` of the warp of the last real frame (the baseline).
         context_frame: (H, W, 3) the last context frame of the first start; ``left_dream`` (horizon, H, W, 3)
             its dreamed left branch (for the contact sheet).
     """
 
     yaw_sign_accuracy: float
+    heading_gain: dict[str, float]
+    warp_last_yaw_sign_accuracy: float
     gt_pair_sign_accuracy: float
     gt_heading_change_true_rad: dict[str, float]
     gt_heading_change_estimated_rad: dict[str, float]
@@ -116,6 +124,8 @@ class Controllability:
     def to_json(self) -> dict[str, Any]:
         return {
             "yaw_sign_accuracy": self.yaw_sign_accuracy,
+            **{f"heading_gain_{k}": v for k, v in self.heading_gain.items()},
+            "warp_last_yaw_sign_accuracy": self.warp_last_yaw_sign_accuracy,
             "yaw_estimator_validation": {
                 "gt_pair_sign_accuracy": self.gt_pair_sign_accuracy,
                 "gt_heading_change_true_rad": self.gt_heading_change_true_rad,
@@ -153,25 +163,33 @@ def _heading_changes(last_ctx: np.ndarray, branch: np.ndarray, hfov_deg: float) 
     )
 
 
+def _pair_sign_accuracy(yaw: dict[str, np.ndarray]) -> float:
+    return float(((yaw["left"] > 0) & (yaw["right"] < 0)).mean())
+
+
 def evaluate_controllability(
     wm: WorldModel, sim: Simulator, seeds: list[int], context: int, horizon: int, sampler: SamplerConfig
 ) -> Controllability:
-    """Left / right branches from the same starts (see :func:`counterfactual_starts`), yaw read off the frames."""
+    """Left / right branches from the same starts (see :func:`counterfactual_starts`), yaw read off the frames;
+    the same for the warp of the last real frame."""
     hfov_deg, dt_s = sim.cfg.camera.hfov_deg, sim.cfg.dt_s
+    cam = model_camera(wm, sim)
     cf = counterfactual_starts(sim, seeds, context, horizon)
     ctx_tokens = torch.stack([wm.encode(f) for f in cf["context_frames"]])
     last_ctx = cf["context_frames"][:, -1:]
-    gt_yaw, dream_yaw, dreams = {}, {}, {}
+    gt_yaw, dream_yaw, warp_yaw, dreams = {}, {}, {}, {}
     for name, (frames, acts) in cf["branches"].items():
         full_actions = np.concatenate([cf["context_actions"], acts], axis=1)  # action of frame t drives t -> t+1
-        dreams[name] = rollout(wm, ctx_tokens, full_actions, cf["texts"], context, horizon, sampler, seed=2)
+        dreams[name] = rollout(wm, ctx_tokens, full_actions, cf["texts"], context, horizon, sampler, 2, dt_s)
         gt_yaw[name] = _heading_changes(last_ctx, frames, hfov_deg)
         dream_yaw[name] = _heading_changes(last_ctx, dreams[name], hfov_deg)
-    ok = (dream_yaw["left"] > 0) & (dream_yaw["right"] < 0)
-    gt_ok = (gt_yaw["left"] > 0) & (gt_yaw["right"] < 0)
+        warped = warp_last(last_ctx[:, 0], full_actions[:, context - 1 : context - 1 + horizon], dt_s, cam)
+        warp_yaw[name] = _heading_changes(last_ctx, warped, hfov_deg)
     return Controllability(
-        yaw_sign_accuracy=float(ok.mean()),
-        gt_pair_sign_accuracy=float(gt_ok.mean()),
+        yaw_sign_accuracy=_pair_sign_accuracy(dream_yaw),
+        heading_gain={k: float(dream_yaw[k].mean() / gt_yaw[k].mean()) for k in gt_yaw},
+        warp_last_yaw_sign_accuracy=_pair_sign_accuracy(warp_yaw),
+        gt_pair_sign_accuracy=_pair_sign_accuracy(gt_yaw),
         # true heading change: the sum of the yaw rates [rad/s] times the step [s]
         gt_heading_change_true_rad={
             k: float(np.mean(v[1][..., 1].sum(axis=1) * dt_s)) for k, v in cf["branches"].items()
@@ -209,14 +227,50 @@ def evaluate_text_control(
 
 
 def goals(result: dict[str, Any], horizon: int) -> dict[str, bool]:
-    """Whether each target of the shipped model is met by ``result``."""
-    return {
-        "psnr@1 >= tokenizer_psnr - 2": result["psnr@1"] >= result["tokenizer_psnr"] - 2,
-        f"psnr@{horizon} >= copy_last + 3": result[f"psnr@{horizon}"] >= result[f"copy_last_psnr@{horizon}"] + 3,
-        f"delta_psnr_actions@{horizon} >= 2": result[f"delta_psnr_actions@{horizon}"] >= 2,
-        "yaw_sign_accuracy >= 0.95": result["yaw_sign_accuracy"] >= 0.95,
-        "t2v_style_accuracy >= 0.8": result["t2v_style_accuracy"] >= 0.8,
+    """Whether each target of the shipped model is met by ``result`` (a missing figure counts as missed)."""
+
+    def at_least(key: str, floor: float) -> bool:
+        return result.get(key) is not None and result[key] >= floor
+
+    h = horizon
+    out = {
+        "psnr@1 >= tokenizer_psnr - 2": at_least("psnr@1", result["tokenizer_psnr"] - 2),
+        f"psnr@{h} >= copy_last + 3": at_least(f"psnr@{h}", result[f"copy_last_psnr@{h}"] + 3),
+        f"delta_psnr_actions@{h} >= 2": at_least(f"delta_psnr_actions@{h}", 2),
+        "yaw_sign_accuracy >= 0.95": at_least("yaw_sign_accuracy", 0.95),
+        "heading_gain_left and _right in [0.8, 1.25]": all(
+            0.8 <= result.get(f"heading_gain_{k}", 0.0) <= 1.25 for k in ("left", "right")
+        ),
+        "t2v_style_accuracy >= 0.8": at_least("t2v_style_accuracy", 0.8),
     }
+    for k in (1, 4, 8):
+        if f"warp_last_psnr@{k}" in result:
+            out[f"psnr@{k} >= warp_last_psnr@{k} + 1"] = at_least(f"psnr@{k}", result[f"warp_last_psnr@{k}"] + 1)
+    if "tokenizer_sharpness_ratio" in result:
+        floor = 0.9 * result["tokenizer_sharpness_ratio"]
+        out["sharpness_ratio@40 >= 0.9 x tokenizer_sharpness_ratio"] = at_least("sharpness_ratio@40", floor)
+    for name in ("off_road", "collision"):
+        if f"event_auroc_{name}" in result:
+            out[f"event_auroc_{name} >= 0.9"] = at_least(f"event_auroc_{name}", 0.9)
+    return out
+
+
+def steps_table(
+    wm: WorldModel, clips: list, sim: Simulator, seeds: list[int], context: int, horizon: int,
+    sampler: SamplerConfig, steps: tuple[int, ...],
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Quality against MaskGIT steps per frame: psnr@H, delta_psnr_actions@H and yaw_sign_accuracy per count."""
+    table = {}
+    for n in steps:
+        s = replace(sampler, steps=n)
+        fid = evaluate_fidelity(wm, clips, context, horizon, s, sim.cfg.dt_s, model_camera(wm, sim)).to_json()
+        ctl = evaluate_controllability(wm, sim, seeds, context, horizon, s)
+        table[str(n)] = {
+            f"psnr@{horizon}": fid[f"psnr@{horizon}"],
+            f"delta_psnr_actions@{horizon}": fid[f"delta_psnr_actions@{horizon}"],
+            "yaw_sign_accuracy": ctl.yaw_sign_accuracy,
+        }
+    return table
 
 
 def write_sheets(out: Path, fidelity: Fidelity, control: Controllability, text: TextControl, context: int) -> None:
@@ -237,40 +291,52 @@ def evaluate_world_model(
     checkpoint: str | Path | None,
     episodes: int,
     out: str | Path,
-    sampler: SamplerConfig | None = None,
+    sampler: SamplerConfig | dict | None = None,
     seed0: int = 100_000,
     context: int = 4,
     horizon: int = 8,
     device: str = "auto",
+    long_horizon: int = LONG_HORIZON,
+    maskgit_steps: tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """Fidelity, controllability and text control of a world model against the simulator.
+    """Fidelity, controllability, text control, long-horizon sharpness and event heads against the simulator.
 
     Args:
         checkpoint: world-model directory (None: the shipped default).
         episodes: held-out episodes for fidelity (seeds from ``seed0``) and starts for controllability (seeds
             from ``seed0 + 500``); text control uses seeds from ``seed0 + 2000``.
         out: result JSON; contact sheets are written next to it (``.png``, ``_t2v.png``).
-        sampler: MaskGIT settings. context: real frames given. horizon: frames dreamed after them.
+        sampler: sampler settings, or a dict of overrides of the checkpoint's recommended ones (None: those).
+        context: real frames given. horizon: frames dreamed after them.
         device: "auto", "cpu" or "cuda".
+        long_horizon: frames of the long dreams (seeds from ``seed0 + 3000``; 0 skips them); the event heads are
+            scored on episode ends from ``seed0 + 4000``.
+        maskgit_steps: also tabulate quality against these MaskGIT step counts (``maskgit_steps`` key).
 
     Returns:
         The result written to ``out``: run settings (``checkpoint``, ``episodes``, ``context``, ``horizon``,
         ``sampler``, ``seeds``), :meth:`Fidelity.to_json`, :meth:`Controllability.to_json`,
         :meth:`TextControl.to_json`, ``goals`` and ``environment``.
     """
-    sampler = sampler or SamplerConfig()
     wm = WorldModel.load(checkpoint, device=device)
+    sampler = resolve_sampler(wm, sampler)
     h, w = wm.resolution
     cam = CameraConfig(width=w, height=h)
     sim = Simulator(SimConfig(camera=cam))
     clips, last_seed = held_out_episodes(sim, episodes, context + horizon, seed0)
-    fidelity = evaluate_fidelity(wm, clips, context, horizon, sampler)
+    fidelity = evaluate_fidelity(wm, clips, context, horizon, sampler, sim.cfg.dt_s, model_camera(wm, sim))
     control_seeds = [seed0 + 500 + i for i in range(episodes)]
     control = evaluate_controllability(wm, sim, control_seeds, context, horizon, sampler)
     text = evaluate_text_control(wm, cam, seed0 + 2000, sampler)
     result: dict[str, Any] = {"checkpoint": str(checkpoint or "default"), "episodes": episodes, "context": context,
                               "horizon": horizon, "sampler": asdict(sampler), "seeds": [seed0, last_seed]}  # fmt: skip
     result.update({**fidelity.to_json(), **control.to_json(), **text.to_json()})
+    if long_horizon:
+        long_clips, _ = held_out_episodes(sim, episodes, context + long_horizon, seed0 + 3000)
+        result.update(evaluate_long_horizon(wm, long_clips, context, sampler, sim.cfg.dt_s, long_horizon).to_json())
+    result.update(evaluate_events(wm, sim, seed0 + 4000, context, horizon, sampler, per_kind=episodes).to_json())
+    if maskgit_steps:
+        result["maskgit_steps"] = steps_table(wm, clips, sim, control_seeds, context, horizon, sampler, maskgit_steps)
     result["goals"] = goals(result, horizon)
     result["environment"] = environment(wm.device)
     out = Path(out)
