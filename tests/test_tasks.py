@@ -11,7 +11,7 @@ import torch
 from drivedreamer_env.cli import main
 from drivedreamer_env.cli.counterfactual import BRANCH_STEER_NORMALIZED
 from drivedreamer_env.cli.generate import TURN_YAW_RATE_RADPS, parse_mask, preset_actions
-from drivedreamer_env.eval.world_model_eval import TURN_STEER_NORMALIZED
+from drivedreamer_env.eval.controllability import TURN_STEER_NORMALIZED
 from drivedreamer_env.models.checkpoint import CheckpointError, save_component
 from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.stpt import STPT, STPTConfig

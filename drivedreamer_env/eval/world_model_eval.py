@@ -1,229 +1,40 @@
-"""``drivedreamer eval world-model``: fidelity, controllability and text control against the simulator.
+"""``drivedreamer eval world-model``: a world model against the simulator, and against plain geometry.
 
 Everything is measured on simulator seeds held out from training (default 100000+); ground truth is the
-simulator driven by the same actions. Three parts, each with its own result dataclass:
+simulator driven by the same actions. The parts, each with its own module and result dataclass:
 
-* :func:`evaluate_fidelity` -> :class:`Fidelity`: the shared open-loop metrics
-  (:func:`~drivedreamer_env.eval.open_loop.open_loop_metrics`) and the action NLL gap;
-* :func:`evaluate_controllability` -> :class:`Controllability`: left / right branches from one start, the yaw
-  read off the frames;
-* :func:`evaluate_text_control` -> :class:`TextControl`: text-to-video clips classified back to their style.
+* :mod:`~drivedreamer_env.eval.fidelity`: the shared open-loop metrics, the action NLL gap and the warp-of-last-
+  frame baseline (:mod:`~drivedreamer_env.eval.warp_baseline`);
+* :mod:`~drivedreamer_env.eval.controllability`: left / right branches from one start, the heading read off the
+  frames (sign and gain);
+* :mod:`~drivedreamer_env.eval.text_control`: text-to-video clips classified back to their style;
+* :mod:`~drivedreamer_env.eval.long_horizon`: 40-frame dreams, their PSNR, SSIM and sharpness;
+* :mod:`~drivedreamer_env.eval.events`: the event heads' AUROC on held-out episode ends.
 
-:func:`evaluate_world_model` runs all three and writes the result JSON (keys in its docstring).
+:func:`evaluate_world_model` runs them all and writes the result JSON (keys in its docstring).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
+from drivedreamer_env.eval.controllability import Controllability, evaluate_controllability
 from drivedreamer_env.eval.events import evaluate_events
 from drivedreamer_env.eval.fidelity import Fidelity, evaluate_fidelity, held_out_episodes
-from drivedreamer_env.eval.frame_probes import STYLES, StyleClassifier, estimate_yaw
+from drivedreamer_env.eval.frame_probes import STYLES
 from drivedreamer_env.eval.long_horizon import LONG_HORIZON, evaluate_long_horizon
-from drivedreamer_env.eval.open_loop import real_vs_dream_rows, resolve_sampler, rollout, sheet_picks
-from drivedreamer_env.eval.warp_baseline import model_camera, warp_last
+from drivedreamer_env.eval.open_loop import real_vs_dream_rows, resolve_sampler, sheet_picks
+from drivedreamer_env.eval.text_control import TextControl, evaluate_text_control
+from drivedreamer_env.eval.warp_baseline import model_camera
 from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.media import contact_sheet, upscale, write_png
-from drivedreamer_env.models.sampler import SamplerConfig, generate_joint
+from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.provenance import environment
 from drivedreamer_env.sim.config import CameraConfig, SimConfig
-from drivedreamer_env.sim.policies import pure_pursuit
 from drivedreamer_env.sim.simulator import Simulator
-from drivedreamer_env.units import physical_to_normalized
-
-TURN_STEER_NORMALIZED = 0.25  # normalised steering of the counterfactual branches (about 0.125 rad road-wheel angle)
-WEATHER_WORDS = {"clear": "clear", "fog": "dense fog", "rain": "heavy rain"}
-
-
-def _lane_keep(sim: Simulator, speed_mps: float = 8.0) -> np.ndarray:
-    geo = sim.cfg.geometry
-    return physical_to_normalized(pure_pursuit(sim, sim.state.d, max(6.0, sim.state.ego.speed)), speed_mps, geo)
-
-
-def counterfactual_starts(sim: Simulator, seeds: list[int], context: int, horizon: int) -> dict[str, Any]:
-    """Ground truth for left / right branches from the same starts (lane keeping for the context)."""
-    ctx_frames, ctx_actions, texts, branches = [], [], [], {"left": ([], []), "right": ([], [])}
-    for seed in seeds:
-        frame, _ = sim.reset(seed)
-        frames, actions = [frame], []
-        for _ in range(context - 1):
-            frame = sim.step(_lane_keep(sim)).frame
-            actions.append((sim.state.ego.speed, sim.state.ego.yaw_rate))
-            frames.append(frame)
-        fork = sim.get_state()
-        for name, steer in (("left", TURN_STEER_NORMALIZED), ("right", -TURN_STEER_NORMALIZED)):
-            sim.set_state(fork)
-            bf, ba = [], []
-            for _ in range(horizon):
-                bf.append(sim.step([steer, -0.2]).frame)
-                ba.append((sim.state.ego.speed, sim.state.ego.yaw_rate))
-            branches[name][0].append(bf)
-            branches[name][1].append(ba)
-        ctx_frames.append(frames)
-        ctx_actions.append(actions)
-        texts.append(sim.world.caption)
-    return {
-        "context_frames": np.array(ctx_frames),  # (N, C, H, W, 3)
-        "context_actions": np.array(ctx_actions, np.float32),  # (N, C-1, 2)
-        "texts": texts,
-        "branches": {k: (np.array(f), np.array(a, np.float32)) for k, (f, a) in branches.items()},
-    }
-
-
-def style_dataset(
-    cam: CameraConfig, seeds_per_style: int, frames_per_seed: int, seed0: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ground-truth frames of every style: (frames, style labels, seed group)."""
-    frames, labels, groups = [], [], []
-    for k, style in enumerate(STYLES):
-        tod, weather = style.split(", ")
-        sim = Simulator(SimConfig(camera=cam, time_of_day=tod, weather=weather))
-        for j in range(seeds_per_style):
-            frame, _ = sim.reset(seed0 + 97 * k + j)
-            for _ in range(frames_per_seed):
-                frames.append(frame)
-                labels.append(k)
-                groups.append(j)
-                frame = sim.step(_lane_keep(sim)).frame
-    return np.array(frames), np.array(labels), np.array(groups)
-
-
-@dataclass
-class Controllability:
-    """Left / right branches from one start: does the dream turn the way the action says?
-
-    Attributes:
-        yaw_sign_accuracy: fraction of starts whose dreamed left branch turns left and right branch right.
-        gt_pair_sign_accuracy: the same on the ground-truth frames (validates the yaw estimator).
-        gt_heading_change_true_rad, gt_heading_change_estimated_rad, dream_heading_change_estimated_rad:
-            branch -> mean heading change over the horizon [rad] (+ = left): true, read off the ground-truth
-            frames, read off the dreamed frames.
-        heading_gain: branch -> dreamed heading change over the ground truth's, both read off the frames by the
-            estimator (1 = the size of the true turn).
-        warp_last_yaw_sign_accuracy: ``yaw_sign_accuracy`` of the warp of the last real frame (the baseline).
-        context_frame: (H, W, 3) the last context frame of the first start; ``left_dream`` (horizon, H, W, 3)
-            its dreamed left branch (for the contact sheet).
-    """
-
-    yaw_sign_accuracy: float
-    heading_gain: dict[str, float]
-    warp_last_yaw_sign_accuracy: float
-    gt_pair_sign_accuracy: float
-    gt_heading_change_true_rad: dict[str, float]
-    gt_heading_change_estimated_rad: dict[str, float]
-    dream_heading_change_estimated_rad: dict[str, float]
-    context_frame: np.ndarray = field(repr=False)
-    left_dream: np.ndarray = field(repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "yaw_sign_accuracy": self.yaw_sign_accuracy,
-            **{f"heading_gain_{k}": v for k, v in self.heading_gain.items()},
-            "warp_last_yaw_sign_accuracy": self.warp_last_yaw_sign_accuracy,
-            "yaw_estimator_validation": {
-                "gt_pair_sign_accuracy": self.gt_pair_sign_accuracy,
-                "gt_heading_change_true_rad": self.gt_heading_change_true_rad,
-                "gt_heading_change_estimated_rad": self.gt_heading_change_estimated_rad,
-                "dream_heading_change_estimated_rad": self.dream_heading_change_estimated_rad,
-            },
-        }
-
-
-@dataclass
-class TextControl:
-    """Text-to-video clips, one per style caption, classified back to their style.
-
-    Attributes:
-        t2v_style_accuracy: fraction of generated frames classified as their caption's style.
-        classifier_validation_accuracy: the style classifier on held-out ground-truth frames.
-        t2v: (styles, frames, H, W, 3) uint8 generated clips (for the contact sheet).
-    """
-
-    t2v_style_accuracy: float
-    classifier_validation_accuracy: float
-    t2v: np.ndarray = field(repr=False)
-
-    def to_json(self) -> dict[str, float]:
-        return {
-            "t2v_style_accuracy": self.t2v_style_accuracy,
-            "t2v_style_classifier_validation_accuracy": self.classifier_validation_accuracy,
-        }
-
-
-def _heading_changes(last_ctx: np.ndarray, branch: np.ndarray, hfov_deg: float) -> np.ndarray:
-    """(N,) heading change [rad] read off each branch (N, horizon, H, W, 3) after its last context frame."""
-    return np.array(
-        [estimate_yaw(np.concatenate([lc, f]), hfov_deg).sum() for lc, f in zip(last_ctx, branch, strict=True)]
-    )
-
-
-def _pair_sign_accuracy(yaw: dict[str, np.ndarray]) -> float:
-    return float(((yaw["left"] > 0) & (yaw["right"] < 0)).mean())
-
-
-def evaluate_controllability(
-    wm: WorldModel, sim: Simulator, seeds: list[int], context: int, horizon: int, sampler: SamplerConfig
-) -> Controllability:
-    """Left / right branches from the same starts (see :func:`counterfactual_starts`), yaw read off the frames;
-    the same for the warp of the last real frame."""
-    hfov_deg, dt_s = sim.cfg.camera.hfov_deg, sim.cfg.dt_s
-    cam = model_camera(wm, sim)
-    cf = counterfactual_starts(sim, seeds, context, horizon)
-    ctx_tokens = torch.stack([wm.encode(f) for f in cf["context_frames"]])
-    last_ctx = cf["context_frames"][:, -1:]
-    gt_yaw, dream_yaw, warp_yaw, dreams = {}, {}, {}, {}
-    for name, (frames, acts) in cf["branches"].items():
-        full_actions = np.concatenate([cf["context_actions"], acts], axis=1)  # action of frame t drives t -> t+1
-        dreams[name] = rollout(wm, ctx_tokens, full_actions, cf["texts"], context, horizon, sampler, 2, dt_s)
-        gt_yaw[name] = _heading_changes(last_ctx, frames, hfov_deg)
-        dream_yaw[name] = _heading_changes(last_ctx, dreams[name], hfov_deg)
-        warped = warp_last(last_ctx[:, 0], full_actions[:, context - 1 : context - 1 + horizon], dt_s, cam)
-        warp_yaw[name] = _heading_changes(last_ctx, warped, hfov_deg)
-    return Controllability(
-        yaw_sign_accuracy=_pair_sign_accuracy(dream_yaw),
-        heading_gain={k: float(dream_yaw[k].mean() / gt_yaw[k].mean()) for k in gt_yaw},
-        warp_last_yaw_sign_accuracy=_pair_sign_accuracy(warp_yaw),
-        gt_pair_sign_accuracy=_pair_sign_accuracy(gt_yaw),
-        # true heading change: the sum of the yaw rates [rad/s] times the step [s]
-        gt_heading_change_true_rad={
-            k: float(np.mean(v[1][..., 1].sum(axis=1) * dt_s)) for k, v in cf["branches"].items()
-        },
-        gt_heading_change_estimated_rad={k: float(v.mean()) for k, v in gt_yaw.items()},
-        dream_heading_change_estimated_rad={k: float(v.mean()) for k, v in dream_yaw.items()},
-        context_frame=cf["context_frames"][0, -1],
-        left_dream=dreams["left"][0],
-    )
-
-
-def evaluate_text_control(
-    wm: WorldModel, cam: CameraConfig, seed0: int, sampler: SamplerConfig, frames_per_clip: int = 4
-) -> TextControl:
-    """Generate a ``frames_per_clip`` clip from each style caption alone; classify its frames back to a style.
-
-    The classifier is trained on ground-truth frames of simulator seeds from ``seed0`` (4 of 5 seeds per style)
-    and validated on the fifth.
-    """
-    h, w = cam.height, cam.width
-    frames, labels, groups = style_dataset(cam, seeds_per_style=5, frames_per_seed=6, seed0=seed0)
-    train = groups < 4
-    clf = StyleClassifier.fit(frames[train], labels[train])
-    val_acc = float((clf.predict(frames[~train]) == labels[~train]).mean())
-    captions = [
-        f"{s.split(', ')[0]}, {WEATHER_WORDS[s.split(', ')[1]]}, rural two-lane road straight, light traffic"
-        for s in STYLES
-    ]
-    c = wm.stpt.cfg
-    start = torch.full((len(STYLES), frames_per_clip, c.grid_h, c.grid_w), c.mask_id, dtype=torch.long)
-    gens = [torch.Generator().manual_seed(3 + i) for i in range(len(STYLES))]
-    t2v = wm.decode(generate_joint(wm.stpt, start, sampler, gens, text_ids=wm.text_ids(captions)))  # (S, T, H, W, 3)
-    pred = clf.predict(t2v.reshape(-1, h, w, 3)).reshape(len(STYLES), frames_per_clip)
-    return TextControl(float((pred == np.arange(len(STYLES))[:, None]).mean()), val_acc, t2v)
 
 
 def goals(result: dict[str, Any], horizon: int) -> dict[str, bool]:
