@@ -105,14 +105,20 @@ def write_outputs(report: CounterfactualReport, out_dir: str | Path) -> None:
 def format_table(metrics: dict[str, Any]) -> str:
     """The short table ``drivedreamer demo`` prints, from the ``metrics.json`` content."""
     lines = [f"start: {metrics['start']}  text: {metrics['text']!r}", ""]
-    head = f"{'branch':<12}{'PSNR vs truth [dB]':>20}{'heading true [deg]':>20}{'dream est. [deg]':>18}{'agrees':>8}"
+    head = (
+        f"{'branch':<12}{'PSNR vs truth [dB]':>20}{'heading true [deg]':>20}{'truth est. [deg]':>18}"
+        f"{'dream est. [deg]':>18}{'agrees':>8}"
+    )
     lines.append(head)
     for name, m in metrics["branches"].items():
         ps = f"{m['psnr_db']:.2f}" if "psnr_db" in m else "n/a"
+        gt_est = f"{np.rad2deg(m['gt_heading_change_est_rad']):.1f}" if "gt_heading_change_est_rad" in m else "n/a"
         lines.append(
-            f"{name:<12}{ps:>20}{np.rad2deg(m['heading_change_rad']):>20.1f}"
+            f"{name:<12}{ps:>20}{np.rad2deg(m['heading_change_rad']):>20.1f}{gt_est:>18}"
             f"{np.rad2deg(m['dream_heading_change_est_rad']):>18.1f}{'yes' if m['yaw_agrees'] else 'no':>8}"
         )
+    lines += ["", "agrees: a turn read off the dream with the truth's sign and within 50 % of its size (the truth",
+              "read off the true frames by the same estimator where they exist); straight: within 0.1 rad"]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -30,7 +30,8 @@ def parse_start(spec: str) -> Any:
 def make_env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """``WorldDreamerDriveEnv`` keyword arguments from the flags of :func:`add_env_options`."""
     kw = {"checkpoint": args.checkpoint, "device": args.device, "sampling_steps": args.sampling_steps,
-          "temperature": args.temperature, "guidance_scale": args.guidance}  # fmt: skip
+          "temperature": args.temperature, "guidance_scale": args.guidance, "decoding": args.decoding,
+          "warp_remask": args.warp_remask}  # fmt: skip
     if getattr(args, "text", None):
         kw["text"] = args.text
     return kw
@@ -43,5 +44,8 @@ def add_env_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampling-steps", type=int, default=8, help="MaskGIT steps per frame")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
+    p.add_argument("--decoding", choices=("plain", "warp"), default=None,
+                   help="plain MaskGIT or warp-then-refine (default: what the checkpoint was trained for)")  # fmt: skip
+    p.add_argument("--warp-remask", type=float, default=None, help="warp decoding: re-predicted share of kept tokens")
     p.add_argument("--text", default=None, help="caption override")
     p.add_argument("--seed", type=int, default=0, help="environment seed (sampler RNG)")

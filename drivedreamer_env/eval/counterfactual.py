@@ -25,6 +25,7 @@ from drivedreamer_env.sim.simulator import Simulator
 DEFAULT_HFOV_DEG = 80.0  # the yaw estimator's field of view when the start is not a simulator scene
 TURN_MIN_RAD = 0.05  # a branch whose true heading change is smaller counts as straight
 STRAIGHT_TOLERANCE_RAD = 0.1  # a straight branch agrees when the estimate is this close to the truth
+TURN_SIZE_TOLERANCE = 0.5  # a turning branch agrees when its dreamt heading change is within 50 % of the truth
 
 
 @dataclass
@@ -55,7 +56,7 @@ class CounterfactualReport:
     steps: int
     speed_command: float
     seed: int
-    sampler: dict[str, float]
+    sampler: dict[str, float | str]
     dream_seconds: float
     branches: dict[str, BranchReport]
     route_xy: np.ndarray  # (N, 2) [m] the reference route
@@ -103,10 +104,16 @@ def score_branch(
         m["psnr_db"] = _psnr(dream[1:], truth[1:])
         m["psnr_db_per_step"] = [round(_psnr(dream[t], truth[t]), 2) for t in range(1, len(dream))]
         m["gt_heading_change_est_rad"] = float(estimate_yaw(truth, hfov_deg).sum())
-    true, est = m["heading_change_rad"], m["dream_heading_change_est_rad"]
-    # a turn must be read off the frames with its sign; "straight" within 0.1 rad of the truth
-    turned = abs(true) >= TURN_MIN_RAD
-    m["yaw_agrees"] = bool(np.sign(est) == np.sign(true) if turned else abs(est - true) < STRAIGHT_TOLERANCE_RAD)
+    # the truth to compare with: read off the true frames by the same estimator where they exist (like for like),
+    # else the ego kinematics
+    true = m.get("gt_heading_change_est_rad", m["heading_change_rad"])
+    est = m["dream_heading_change_est_rad"]
+    # a turn must be read off the frames with its sign and its size within TURN_SIZE_TOLERANCE of the truth;
+    # "straight" within 0.1 rad of the truth
+    turned = abs(m["heading_change_rad"]) >= TURN_MIN_RAD and abs(true) > 1e-6
+    m["turn_gain"] = float(est / true) if turned else None
+    within = turned and abs(est / true - 1.0) <= TURN_SIZE_TOLERANCE
+    m["yaw_agrees"] = bool(within if turned else abs(est - true) < STRAIGHT_TOLERANCE_RAD)
     return m
 
 
@@ -151,7 +158,8 @@ def run_counterfactual(
         road = st.sim.world.road
         edges = [road.pose_at(road.s, side * road.paved_half_width_m)[0] for side in (-1, 1)]
     s = env.sampler
-    sampler = {"steps": s.steps, "temperature": s.temperature, "guidance_scale": s.guidance_scale}
+    sampler = {"steps": s.steps, "temperature": s.temperature, "guidance_scale": s.guidance_scale,
+               "decoding": s.decoding, "warp_remask": s.warp_remask}  # fmt: skip
     env.close()
     return CounterfactualReport(st.info, st.text, steps, speed, seed, sampler, round(dt_dream, 2), reports,
                                 st.route.xy, edges)  # fmt: skip
