@@ -121,3 +121,30 @@ def test_auroc_and_sharpness_measures():
     blurred = cv2.GaussianBlur(frame, (5, 5), 1.5)
     assert sharpness_ratio(frame[None], frame[None]) == pytest.approx(1.0)
     assert sharpness_ratio(blurred[None], frame[None]) < 0.6
+
+
+def test_warp_anchor_is_the_previous_frame_or_held_for_k_steps():
+    from drivedreamer_env.models.dream import WarpAnchor, dream_step
+    from drivedreamer_env.models.proposal import warp_proposal
+    from drivedreamer_env.models.sampler import Rollout
+
+    wm = WorldModel.load()
+    frame, _ = Simulator().reset(seed=4)
+    tokens = wm.encode(frame[None])[None]  # (1, 1, h, w)
+    action = torch.tensor([[8.0, 0.3]])
+    for every in (1, 3):
+        r = Rollout(wm.stpt, wm.sampler(decoding="warp", steps=2, warp_anchor_every=every), batch=1)
+        r.observe(tokens)
+        anchor = WarpAnchor.at(wm.decode(tokens)[:, 0])
+        first = anchor.frames.copy()
+        held = []
+        for _ in range(4):
+            step = dream_step(r, wm, anchor, action, 0.1, [torch.Generator().manual_seed(0)])
+            if every == 1:  # the proposal is the previous frame warped by this step's motion
+                want = warp_proposal(wm.tokenizer, torch.from_numpy(anchor.frames), action, 0.1, wm.camera)
+                assert torch.equal(step.proposal.tokens, want.tokens)
+            anchor = step.anchor
+            held.append(np.array_equal(anchor.frames, first))
+        if every == 3:  # the first frame is held for two more steps, then the third dreamt frame takes over
+            assert held == [True, True, False, False]
+            assert anchor.age.tolist() == [1] and float(anchor.pose[2][0]) == pytest.approx(0.03, abs=1e-6)

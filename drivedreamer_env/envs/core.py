@@ -18,7 +18,7 @@ import torch
 
 from drivedreamer_env.envs.route import Route
 from drivedreamer_env.envs.starts import Start
-from drivedreamer_env.models.dream import dream_step
+from drivedreamer_env.models.dream import WarpAnchor, dream_step
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.sim.config import EgoLimits
@@ -100,6 +100,7 @@ class DreamCore(DrivingTask):
         self.rows: list[Row | None] = [None] * batch
         self.generators: list[torch.Generator] = [torch.Generator() for _ in range(batch)]
         self.frames = np.zeros((batch, *wm.resolution, 3), np.uint8)
+        self.anchor = WarpAnchor.at(self.frames)  # what warp decoding reprojects from
         self.events = np.zeros((batch, len(wm.stpt.cfg.event_names)), np.float64)
 
     @property
@@ -123,11 +124,11 @@ class DreamCore(DrivingTask):
         r = Rollout(wm.stpt, self.sampler, 1, wm.text_ids([start.text]), keep_frames=c)
         r.observe(tokens[None], actions[None] if len(actions) else None)
         new_tokens, new_actions = [tokens], [actions]
-        frame = wm.decode(tokens[-1:][None])[:, 0]  # (1, H, W, 3): what the next step warps (warp decoding)
+        anchor = WarpAnchor.at(wm.decode(tokens[-1:][None])[:, 0])  # what warp decoding reprojects from
         for _ in range(missing):
-            step = dream_step(r, wm, frame, hold[None], self.dt_s, [gen])
+            step = dream_step(r, wm, anchor, hold[None], self.dt_s, [gen])
             new_tokens.append(step.tokens)
-            frame = step.frames
+            anchor = step.anchor
             new_actions.append(hold[None])
             x, y, yaw = integrate_pose(ego.x, ego.y, ego.yaw, float(hold[0]), float(hold[1]), self.dt_s)
             ego = EgoState(x, y, yaw, float(hold[0]), ego.steer, float(hold[1]))
@@ -150,6 +151,7 @@ class DreamCore(DrivingTask):
         idx = list(rows)
         last = torch.stack([t[-1] for t in toks])
         self.frames[idx] = self.wm.decode(last[:, None])[:, 0]
+        self.anchor.restart(idx, self.frames[idx])
         self.events[idx] = torch.sigmoid(self.rollout.last_events[idx]).cpu().numpy()
 
     # ------------------------------------------------------------------ stepping
@@ -162,7 +164,8 @@ class DreamCore(DrivingTask):
             raise RuntimeError("call reset() before step()")
         before = [(row.ego.speed, row.route_s_m) for row in self.rows]
         canonical = torch.from_numpy(self._move_egos(actions))
-        self.frames = dream_step(self.rollout, self.wm, self.frames, canonical, self.dt_s, self.generators).frames
+        step = dream_step(self.rollout, self.wm, self.anchor, canonical, self.dt_s, self.generators)
+        self.frames, self.anchor = step.frames, step.anchor
         self.events = torch.sigmoid(self.rollout.last_events).cpu().numpy().astype(np.float64)
         rewards = np.zeros(self.batch)
         terminated = np.zeros(self.batch, bool)
@@ -223,5 +226,6 @@ class DreamCore(DrivingTask):
         new.rows = [None if self.rows[i] is None else self.rows[i].copy() for i in rows]
         new.generators = [clone_generator(self.generators[i]) for i in rows]
         new.frames = self.frames[list(rows)].copy()
+        new.anchor = self.anchor.select(list(rows))
         new.events = self.events[list(rows)].copy()
         return new

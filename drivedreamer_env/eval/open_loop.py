@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from drivedreamer_env.metrics import psnr
-from drivedreamer_env.models.dream import dream_step
+from drivedreamer_env.models.dream import WarpAnchor, dream_step
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 
@@ -62,11 +62,12 @@ def dream(
     r = Rollout(wm.stpt, sampler, batch=b, text_ids=wm.text_ids(texts))
     r.observe(tokens[:, :context], acts[:, : context - 1])
     gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
-    prev = wm.decode(tokens[:, context - 1 : context])[:, 0]
+    anchor = WarpAnchor.at(wm.decode(tokens[:, context - 1 : context])[:, 0])
     frames, events = [], []
     for t in range(context - 1, context - 1 + horizon):
-        prev = dream_step(r, wm, prev, acts[:, t], dt_s, gens).frames
-        frames.append(prev)
+        step = dream_step(r, wm, anchor, acts[:, t], dt_s, gens)
+        anchor = step.anchor
+        frames.append(step.frames)
         events.append(torch.sigmoid(r.last_events.float()).cpu().numpy())
     return Dream(np.stack(frames, 1), np.stack(events, 1))
 

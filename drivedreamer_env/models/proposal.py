@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from drivedreamer_env.models.reprojection import CameraModel, Seconds, reproject, token_validity
+from drivedreamer_env.models.reprojection import CameraModel, Pose, Seconds, reproject, reproject_pose, token_validity
 from drivedreamer_env.models.tokenizer import VisualTokenizer
 
 ENCODE_CHUNK = 64  # frames per tokenizer call
@@ -46,13 +46,32 @@ def warp_proposal(
         cam: the frames' camera.
         margin: also distrust tokens within ``margin`` tokens of an untrusted one.
     """
+    _check_resolution(tokenizer, cam)
+    device = next(tokenizer.parameters()).device
+    warped, valid = reproject(prev_frames_BHW3.to(device), actions_B2.to(device), dt_s, cam)
+    return _encode_proposal(tokenizer, warped, valid, margin)
+
+
+@torch.no_grad()
+def pose_proposal(
+    tokenizer: VisualTokenizer, frames_BHW3: torch.Tensor, pose: Pose, cam: CameraModel, margin: int = 0
+) -> Proposal:
+    """:func:`warp_proposal` from frames taken at a relative ego ``pose`` before (e.g. an anchor frame)."""
+    _check_resolution(tokenizer, cam)
+    device = next(tokenizer.parameters()).device
+    warped, valid = reproject_pose(frames_BHW3.to(device), *pose, cam)
+    return _encode_proposal(tokenizer, warped, valid, margin)
+
+
+def _check_resolution(tokenizer: VisualTokenizer, cam: CameraModel) -> None:
     cfg = tokenizer.cfg
     if (cfg.height, cfg.width) != (cam.height, cam.width):
         raise ValueError(f"camera is {cam.height}x{cam.width} but the tokenizer takes {cfg.height}x{cfg.width}")
-    device = next(tokenizer.parameters()).device
-    warped, valid = reproject(prev_frames_BHW3.to(device), actions_B2.to(device), dt_s, cam)
+
+
+def _encode_proposal(tokenizer: VisualTokenizer, warped: torch.Tensor, valid: torch.Tensor, margin: int) -> Proposal:
     tokens = torch.cat([tokenizer.encode(c[:, None]).tokens[:, 0] for c in warped.split(ENCODE_CHUNK)])
-    return Proposal(tokens, token_validity(valid, cfg.downsample, margin), warped)
+    return Proposal(tokens, token_validity(valid, tokenizer.cfg.downsample, margin), warped)
 
 
 @torch.no_grad()

@@ -121,19 +121,27 @@ def _pixel_rays_ego(cam: CameraModel, device: torch.device) -> torch.Tensor:
     return rays_cam @ cam.rotation_cam_from_ego(device)  # R^T applied to row vectors
 
 
-def compose_motion(actions_BK2: torch.Tensor, dt_s: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+Pose = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (dx_m, dy_m, dyaw_rad), each (B,): a relative ego pose
+
+
+def then(pose: Pose, step: Pose) -> Pose:
+    """The relative pose ``pose`` followed by ``step`` (given in the frame ``pose`` ends in)."""
+    x, y, yaw = (p.double() for p in pose)
+    dx, dy, dyaw = (p.double().to(x.device) for p in step)
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    return (x + c * dx - s * dy).float(), (y + s * dx + c * dy).float(), (yaw + dyaw).float()
+
+
+def compose_motion(actions_BK2: torch.Tensor, dt_s: float) -> Pose:
     """Pose after K steps of ``actions_BK2`` (B, K, 2), each held for ``dt_s``, in the starting ego frame.
 
     Returns (dx_m, dy_m, dyaw_rad), each (B,).
     """
-    b = actions_BK2.shape[0]
-    x = torch.zeros(b, dtype=torch.float64, device=actions_BK2.device)
-    y, yaw = torch.zeros_like(x), torch.zeros_like(x)
+    zero = torch.zeros(actions_BK2.shape[0], device=actions_BK2.device)
+    pose: Pose = (zero, zero.clone(), zero.clone())
     for k in range(actions_BK2.shape[1]):
-        dx, dy, dyaw = (m.double() for m in ego_motion(actions_BK2[:, k], dt_s))
-        c, s = torch.cos(yaw), torch.sin(yaw)
-        x, y, yaw = x + c * dx - s * dy, y + s * dx + c * dy, yaw + dyaw
-    return x.float(), y.float(), yaw.float()
+        pose = then(pose, ego_motion(actions_BK2[:, k], dt_s))
+    return pose
 
 
 def source_pixels(cam: CameraModel, actions_B2: torch.Tensor, dt_s: Seconds) -> tuple[torch.Tensor, torch.Tensor]:

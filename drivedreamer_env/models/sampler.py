@@ -39,12 +39,17 @@ class SamplerConfig:
     decoding: str = "plain"
     warp_remask: float = 0.0  # warp: share of the trusted proposal tokens masked anyway and re-predicted
     refine: bool = False  # warp: a last pass replaces the kept proposal tokens by the model's most likely tokens
+    # warp: reproject from a frame held for this many steps (1 = the previous frame). Fewer resamplings blur less;
+    # the anchor's motion is composed over the steps since it was taken.
+    warp_anchor_every: int = 1
 
     def __post_init__(self) -> None:
         if self.decoding not in DECODINGS:
             raise ValueError(f"SamplerConfig.decoding must be one of {DECODINGS}, got {self.decoding!r}")
         if not 0.0 <= self.warp_remask <= 1.0:
             raise ValueError(f"SamplerConfig.warp_remask must be in [0, 1], got {self.warp_remask}")
+        if self.warp_anchor_every < 1:
+            raise ValueError(f"SamplerConfig.warp_anchor_every must be >= 1, got {self.warp_anchor_every}")
         if self.steps < 1:
             raise ValueError(f"SamplerConfig.steps must be >= 1, got {self.steps}")
 
