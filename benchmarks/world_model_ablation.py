@@ -7,8 +7,8 @@ other controllability and fidelity figures, beside the warp-of-last-frame baseli
 
 Usage:
     python benchmarks/world_model_ablation.py --episodes 8 --out benchmarks/results/world_model_v2_ablation.json \\
-        ROW=CHECKPOINT[:DECODING[:REMASK]] ...
-e.g. ``shipped=data/checkpoints/default:plain b_warp=outputs/wm_v2/b_warp:warp``.
+        ROW=CHECKPOINT[:KEY=VALUE,...] ...
+e.g. ``shipped=data/checkpoints/default:decoding=plain b=outputs/wm_v2/b_warp:decoding=warp,warp_remask=0.3``.
 """
 
 from __future__ import annotations
@@ -22,19 +22,25 @@ KEYS = (
     "action_nll_gap@4", "yaw_sign_accuracy", "heading_gain_left", "heading_gain_right", "psnr@1", "psnr@4", "psnr@8",
     "delta_psnr_actions@8", "warp_last_psnr@1", "warp_last_psnr@4", "warp_last_psnr@8",
     "warp_last_delta_psnr_actions@8", "warp_last_yaw_sign_accuracy", "t2v_style_accuracy", "event_auroc_off_road",
-    "event_auroc_collision", "event_auroc_real_off_road", "event_auroc_real_collision",
+    "event_auroc_collision", "event_auroc_real_off_road", "event_auroc_real_collision", "psnr@16", "psnr@40",
+    "ssim@40", "sharpness_ratio@40", "tokenizer_sharpness_ratio",
 )  # fmt: skip
 
 
 def parse_row(spec: str) -> tuple[str, str, dict]:
+    """``ROW=CHECKPOINT[:KEY=VALUE,...]`` -> (row name, checkpoint, sampler overrides), e.g.
+    ``b=outputs/wm_v2/b_warp:decoding=warp,warp_remask=0.3,refine=1``."""
     name, _, rest = spec.partition("=")
-    parts = rest.split(":")
-    overrides: dict = {}
-    if len(parts) > 1 and parts[1]:
-        overrides["decoding"] = parts[1]
-    if len(parts) > 2 and parts[2]:
-        overrides["warp_remask"] = float(parts[2])
-    return name, parts[0], overrides
+    ckpt, _, opts = rest.partition(":")
+    types = {"decoding": str, "warp_remask": float, "refine": lambda v: v in ("1", "true"), "warp_anchor_every": int,
+             "steps": int, "guidance_scale": float, "temperature": float}  # fmt: skip
+    overrides = {}
+    for item in filter(None, opts.split(",")):
+        key, _, value = item.partition("=")
+        if key not in types:
+            raise SystemExit(f"unknown sampler key {key!r} in {spec!r}; known: {sorted(types)}")
+        overrides[key] = types[key](value)
+    return name, ckpt, overrides
 
 
 def main() -> int:
@@ -43,13 +49,12 @@ def main() -> int:
     from drivedreamer_env.provenance import environment
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("rows", nargs="+", help="ROW=CHECKPOINT[:DECODING[:REMASK]]")
+    ap.add_argument("rows", nargs="+", help="ROW=CHECKPOINT[:KEY=VALUE,...] (sampler overrides)")
     ap.add_argument("--episodes", type=int, default=8)
     ap.add_argument("--long-horizon", type=int, default=0, help="frames of the long dreams (0: skip)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     out = Path(args.out)
-    result = json.loads(out.read_text()) if out.is_file() else {"rows": {}}  # rows already measured are kept
     for spec in args.rows:
         name, ckpt, overrides = parse_row(spec)
         t0 = time.perf_counter()
@@ -58,6 +63,10 @@ def main() -> int:
         full = evaluate_world_model(ckpt, args.episodes, detail, sampler=overrides, long_horizon=args.long_horizon)
         row = {"checkpoint": ckpt, "sampler": full["sampler"], **{k: full.get(k) for k in KEYS}}
         row["eval_seconds"] = round(time.perf_counter() - t0, 1)
+        for sheet in detail.parent.glob(f"{name}*.png"):  # the rows keep their JSON; contact sheets are per run
+            sheet.unlink()
+        # rows measured before (or by another run meanwhile) are kept: read just before writing
+        result = json.loads(out.read_text()) if out.is_file() else {"rows": {}}
         result["rows"][name] = row
         result.update(episodes=args.episodes, environment=environment("cpu"))
         write_json(out, result)

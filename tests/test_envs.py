@@ -304,13 +304,9 @@ def test_counterfactual_cli_writes_video_plot_and_metrics(tmp_path):
     assert list(m) == ["start", "text", "steps", "speed_command", "seed", "sampler", "dream_seconds", "branches"]
     assert m["start"]["kind"] == "sim" and m["start"]["seed"] == 100007 and m["text"] == m["start"]["caption"]
     assert (m["steps"], m["speed_command"], m["seed"]) == (3, -0.2, 0) and m["dream_seconds"] > 0
-    assert m["sampler"] == {
-        "steps": 2,
-        "temperature": 1.0,
-        "guidance_scale": 1.0,
-        "decoding": "plain",
-        "warp_remask": 0.0,
-    }
+    # the shipped checkpoint's decoding (config.json 'sampler'), with the steps given on the command line
+    assert m["sampler"] == {"steps": 2, "temperature": 1.0, "guidance_scale": 1.0, "decoding": "warp",
+                            "warp_remask": 0.0, "warp_anchor_every": 4}  # fmt: skip
     assert list(m["branches"]) == ["left", "right"]
     keys = ["steering", "heading_change_rad", "dream_heading_change_est_rad", "distance_m", "psnr_db",
             "psnr_db_per_step", "gt_heading_change_est_rad", "turn_gain", "yaw_agrees"]  # fmt: skip

@@ -80,7 +80,9 @@ def test_training_windows_carry_proposals_and_boost_event_windows(token_dir):
 def test_checkpoint_camera_is_loaded_and_checked(tmp_path):
     wm = WorldModel.load()
     assert wm.camera == simulator_camera(Simulator())
-    assert wm.sampler().decoding == "plain" and wm.sampler(decoding="warp", steps=None).decoding == "warp"
+    shipped = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())["sampler"]
+    assert wm.sampler().decoding == shipped["decoding"] == "warp"  # what the shipped model was trained for
+    assert wm.sampler(decoding="plain", steps=None).decoding == "plain" and wm.sampler(steps=None).steps == 8
     bad = tmp_path / "ckpt"
     shutil.copytree(DEFAULT_CHECKPOINT, bad)
     cfg = json.loads((bad / "config.json").read_text())

@@ -50,7 +50,8 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 
 def cmd_train_world_model(args: argparse.Namespace) -> int:
     """Train (or resume, or fine-tune with --init) the STPT world model on token shards."""
-    from drivedreamer_env.training.world_model_module import WorldModelTrainConfig, train_world_model
+    from drivedreamer_env.training.world_model_config import WorldModelTrainConfig
+    from drivedreamer_env.training.world_model_module import train_world_model
 
     if args.config is None:
         if args.init is None:

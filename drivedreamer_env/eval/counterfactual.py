@@ -158,8 +158,8 @@ def run_counterfactual(
         road = st.sim.world.road
         edges = [road.pose_at(road.s, side * road.paved_half_width_m)[0] for side in (-1, 1)]
     s = env.sampler
-    sampler = {"steps": s.steps, "temperature": s.temperature, "guidance_scale": s.guidance_scale,
-               "decoding": s.decoding, "warp_remask": s.warp_remask}  # fmt: skip
+    keys = ("steps", "temperature", "guidance_scale", "decoding", "warp_remask", "warp_anchor_every")
+    sampler = {k: getattr(s, k) for k in keys}
     env.close()
     return CounterfactualReport(st.info, st.text, steps, speed, seed, sampler, round(dt_dream, 2), reports,
                                 st.route.xy, edges)  # fmt: skip

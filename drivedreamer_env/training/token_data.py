@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import lightning as L
 import numpy as np
 import torch
@@ -12,9 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 from drivedreamer_env.data.tokens import TokenClip, TokenShardSource
 from drivedreamer_env.models.stpt import STPTConfig
 from drivedreamer_env.models.text import text_inputs
-
-if TYPE_CHECKING:
-    from drivedreamer_env.training.world_model_module import WorldModelTrainConfig
+from drivedreamer_env.training.world_model_config import WorldModelTrainConfig
 
 
 class TokenWindows(Dataset):
