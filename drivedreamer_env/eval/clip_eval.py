@@ -31,18 +31,20 @@ from drivedreamer_env.provenance import environment
 
 def clip_windows(
     wm: WorldModel, spec: str, length: int, max_windows: int
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], float]:
     """Non-overlapping ``length``-frame windows of the clips of ``spec`` at the model's resolution; at most
     ``max_windows``, evenly spread over all windows in clip order (so every held-out scene counts).
 
     Returns:
-        frames (N, length, H, W, 3) uint8, actions (N, length, 2), captions, and "scene@start" labels.
+        frames (N, length, H, W, 3) uint8, actions (N, length, 2), captions, "scene@start" labels, and the
+        median frame step [s] of the clips (what warp decoding reprojects over).
     """
     from drivedreamer_env.sources import open_source
 
-    frames, actions, texts, labels = [], [], [], []
+    frames, actions, texts, labels, steps = [], [], [], [], []
     for clip in open_source(spec):
         prepared = wm.prepare(clip.frames)
+        steps.append(float(np.median(np.diff(clip.timestamps))) if len(clip) > 1 else 0.1)
         for start in range(0, len(clip) - length + 1, length):
             frames.append(prepared[start : start + length])
             actions.append(clip.actions[start : start + length])
@@ -53,7 +55,7 @@ def clip_windows(
     pick = np.unique(np.linspace(0, len(frames) - 1, min(max_windows, len(frames))).round().astype(int))
     return (
         np.stack([frames[i] for i in pick]), np.stack([actions[i] for i in pick]).astype(np.float32),
-        [texts[i] for i in pick], [labels[i] for i in pick],
+        [texts[i] for i in pick], [labels[i] for i in pick], float(np.median(steps)),
     )  # fmt: skip
 
 
@@ -101,11 +103,11 @@ def evaluate_clips(
     """
     wm = WorldModel.load(checkpoint, device=device)
     sampler = resolve_sampler(wm, sampler)
-    gt, actions, texts, labels = clip_windows(wm, data, context + horizon, max_windows)
+    gt, actions, texts, labels, dt_s = clip_windows(wm, data, context + horizon, max_windows)
     tokens = torch.stack([wm.encode(f) for f in gt])  # (N, C+H, h, w) on the model's device
     acc, nll = next_frame_token_metrics(wm, tokens, actions, texts, context)
     other = other_actions(actions, context) if len(gt) > 1 else None  # another window's actions
-    metrics = open_loop_metrics(wm, gt, tokens, actions, texts, context, horizon, sampler, other=other)
+    metrics = open_loop_metrics(wm, gt, tokens, actions, texts, context, horizon, sampler, other=other, dt_s=dt_s)
     fidelity = metrics.to_json()
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint or "default"), "data": data, "windows": len(gt), "context": context,
