@@ -85,6 +85,18 @@ def quaternion_to_yaw(q_wxyz: ArrayLike) -> NDArray[np.float64]:
     return np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
+def camera_pitch_from_rotation(q_wxyz: ArrayLike) -> float:
+    """Downward pitch [rad] (positive looking down) of a camera whose rotation ``[w, x, y, z]`` takes camera
+    vectors (x right, y down, z forward: OpenCV / nuScenes) into the ego frame (z up): nuScenes
+    ``calibrated_sensor.rotation``."""
+    q = np.asarray(q_wxyz, dtype=np.float64)
+    if q.shape != (4,):
+        raise ValueError(f"quaternion must be [w, x, y, z], got shape {q.shape}")
+    x, y = (q / np.linalg.norm(q))[1:3]
+    optical_z = 1.0 - 2.0 * (x * x + y * y)  # ego z of the optical axis (R applied to camera z)
+    return float(np.arcsin(np.clip(-optical_z, -1.0, 1.0)))
+
+
 def yaw_to_quaternion(yaw_rad: ArrayLike) -> NDArray[np.float64]:
     """Quaternion(s) ``[..., 4]`` ``[w, x, y, z]`` of a pure rotation about z by ``yaw_rad``."""
     yaw = np.asarray(yaw_rad, dtype=np.float64)

@@ -105,6 +105,10 @@ def test_devkit_loads_and_clips_have_the_requested_frames_fps_and_resolution(exp
         assert clip.meta["source"] == "nuscenes" and clip.meta["actions_from"] == "ego_pose"
         assert np.asarray(clip.meta["intrinsics"]).shape == (3, 3)
     names = [c.meta["scene"] for c in out]
+    for clip in out:  # the camera mount comes back from calibrated_sensor (what warp proposals reproject with)
+        written = clips[list(NUSCENES_MINI_SCENES).index(clip.meta["scene"])].meta["camera"]
+        for key in ("height_m", "x_m", "pitch_rad"):
+            assert clip.meta["camera"][key] == pytest.approx(written[key], abs=1e-6)
     assert sorted(set(names)) == sorted(NUSCENES_MINI_SCENES[: len(clips)])
     by_scene = {c.meta["scene"]: c for c in out}
     assert by_scene["scene-0061"].text == clips[0].text  # a simulator caption is already normalised

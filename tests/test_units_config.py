@@ -125,3 +125,13 @@ def test_dream_config_round_trips_and_rejects_unknown_keys():
         DreamConfig.from_dict({"reward_weights": {"comfrt": 1.0}})
     with pytest.raises(ValueError, match="render_mode must be"):
         DreamConfig(render_mode="video")
+
+
+def test_camera_pitch_from_the_nuscenes_rotation():
+    from drivedreamer_env.nuscenes.writer.tables import camera_to_ego_rotation_wxyz
+    from drivedreamer_env.units import camera_pitch_from_rotation
+
+    for pitch in (-0.2, 0.0, 0.0524, 0.3):
+        assert camera_pitch_from_rotation(camera_to_ego_rotation_wxyz(pitch)) == pytest.approx(pitch, abs=1e-9)
+    with pytest.raises(ValueError, match="w, x, y, z"):
+        camera_pitch_from_rotation([1.0, 0.0, 0.0])

@@ -196,6 +196,7 @@ class NuScenesSource:
             "first_utime": sweep.first_utime,
             "missing_images": missing,
             "intrinsics": intrinsics.tolist(),
+            "camera": sweep.camera,  # with the intrinsics: what warp proposals reproject with
             "poses": np.concatenate([sweep.xy_m[keep], sweep.yaw_rad[keep, None]], axis=-1),
         }
         text = normalize_caption(sweep.description) if self.normalize_captions else sweep.description

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from drivedreamer_env.nuscenes.reader.dataroot import NuScenesError
-from drivedreamer_env.units import quaternion_to_yaw
+from drivedreamer_env.units import camera_pitch_from_rotation, quaternion_to_yaw
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Sweep:
     yaw_rad: np.ndarray  # (T,)
     paths: list[Path]  # (T,) image files
     intrinsics: np.ndarray  # (3, 3) [px]
+    camera: dict[str, float]  # height_m, x_m (ahead of the ego origin, the rear axle), pitch_rad (down)
 
 
 def _channel_records(nusc: Any, scene: dict[str, Any], channel: str) -> list[dict[str, Any]]:
@@ -69,4 +70,13 @@ def read_sweep(nusc: Any, scene: dict[str, Any], channel: str, dataroot: Path) -
         yaw_rad=quaternion_to_yaw(np.array([p["rotation"] for p in poses], dtype=np.float64)),
         paths=[dataroot / r["filename"] for r in records],
         intrinsics=np.array(cs.get("camera_intrinsic") or np.eye(3), dtype=np.float64),
+        camera=_camera_mount(cs),
     )
+
+
+def _camera_mount(cs: dict[str, Any]) -> dict[str, float]:
+    """Mounting height, forward offset and downward pitch of the camera (``calibrated_sensor``, ego frame)."""
+    xyz = cs.get("translation") or [0.0, 0.0, 1.5]
+    rotation = cs.get("rotation")
+    pitch = camera_pitch_from_rotation(rotation) if rotation else 0.0
+    return {"height_m": float(xyz[2]), "x_m": float(xyz[0]), "pitch_rad": pitch}
