@@ -37,6 +37,13 @@ def make_env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def add_decoding_options(p: argparse.ArgumentParser) -> None:
+    """``--decoding`` and ``--warp-remask``: None keeps what the checkpoint was trained for (``config.json``)."""
+    p.add_argument("--decoding", choices=("plain", "warp"), default=None,
+                   help="plain MaskGIT or warp-then-refine (default: what the checkpoint was trained for)")  # fmt: skip
+    p.add_argument("--warp-remask", type=float, default=None, help="warp decoding: re-predicted share of kept tokens")
+
+
 def add_env_options(p: argparse.ArgumentParser) -> None:
     """The model, sampler and seed flags every env verb takes."""
     p.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped model)")
@@ -44,8 +51,6 @@ def add_env_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampling-steps", type=int, default=8, help="MaskGIT steps per frame")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
-    p.add_argument("--decoding", choices=("plain", "warp"), default=None,
-                   help="plain MaskGIT or warp-then-refine (default: what the checkpoint was trained for)")  # fmt: skip
-    p.add_argument("--warp-remask", type=float, default=None, help="warp decoding: re-predicted share of kept tokens")
+    add_decoding_options(p)
     p.add_argument("--text", default=None, help="caption override")
     p.add_argument("--seed", type=int, default=0, help="environment seed (sampler RNG)")

@@ -50,6 +50,8 @@ def _add_tokenizer(ev: argparse._SubParsersAction) -> None:
 
 
 def _add_world_model(ev: argparse._SubParsersAction) -> None:
+    from drivedreamer_env.cli.env_options import add_decoding_options
+
     ewm = ev.add_parser("world-model", help="fidelity, controllability and text control vs the simulator")
     ewm.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped model)")
     ewm.add_argument("--episodes", type=int, default=16, help="held-out simulator episodes")
@@ -57,9 +59,7 @@ def _add_world_model(ev: argparse._SubParsersAction) -> None:
     ewm.add_argument("--steps", type=int, default=None, help="MaskGIT steps per frame (default: the checkpoint's, 8)")
     ewm.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1.0)")
     ewm.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default 1.0)")
-    ewm.add_argument("--decoding", choices=("plain", "warp"), default=None,
-                     help="plain MaskGIT or warp-then-refine (default: the checkpoint's)")  # fmt: skip
-    ewm.add_argument("--warp-remask", type=float, default=None, help="warp decoding: re-predicted share of kept tokens")
+    add_decoding_options(ewm)
     ewm.add_argument("--long-horizon", type=int, default=40, help="frames of the long dreams (0: skip them)")
     ewm.add_argument("--maskgit-steps", default="", help="also tabulate quality at these step counts, e.g. 2,4,8")
     ewm.add_argument("--device", default="auto")

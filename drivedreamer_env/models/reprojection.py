@@ -21,6 +21,7 @@ same numbers (:meth:`CameraModel.from_meta`).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -112,13 +113,16 @@ def ego_motion(actions_B2: torch.Tensor, dt_s: Seconds) -> tuple[torch.Tensor, t
     return dx.float(), dy.float(), dyaw.float()
 
 
+@functools.lru_cache(maxsize=8)
 def _pixel_rays_ego(cam: CameraModel, device: torch.device) -> torch.Tensor:
-    """(H, W, 3) ray direction through each pixel centre in the ego frame (not normalised)."""
+    """(H, W, 3) unit ray direction through each pixel centre in the ego frame (once per camera: every dream step
+    of warp decoding asks for them; callers must not modify the result)."""
     v, u = torch.meshgrid(
         torch.arange(cam.height, device=device) + 0.5, torch.arange(cam.width, device=device) + 0.5, indexing="ij"
     )
     rays_cam = torch.stack([(u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, torch.ones_like(u)], dim=-1)
-    return rays_cam @ cam.rotation_cam_from_ego(device)  # R^T applied to row vectors
+    rays = rays_cam @ cam.rotation_cam_from_ego(device)  # R^T applied to row vectors
+    return rays / rays.norm(dim=-1, keepdim=True)
 
 
 Pose = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (dx_m, dy_m, dyaw_rad), each (B,): a relative ego pose
@@ -160,8 +164,7 @@ def source_pixels_pose(
     """:func:`source_pixels` for a relative ego pose (each (B,)): the new pose in the old ego frame [m, rad]."""
     device = dx.device
     b = dx.shape[0]
-    rays = _pixel_rays_ego(cam, device)  # (H, W, 3)
-    rays = rays / rays.norm(dim=-1, keepdim=True)
+    rays = _pixel_rays_ego(cam, torch.device(device))  # (H, W, 3)
     cam_pos = torch.tensor([cam.x_m, 0.0, cam.height_m], device=device)
     down = rays[..., 2] < -RAY_DOWN_EPS
     dist = torch.where(down, cam.height_m / (-rays[..., 2]).clamp_min(RAY_DOWN_EPS), torch.zeros_like(rays[..., 2]))
