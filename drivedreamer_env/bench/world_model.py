@@ -8,6 +8,7 @@ context, and the process's peak RSS.
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
 from collections.abc import Callable
@@ -177,7 +178,8 @@ def run_world_model_benchmark(
     wm = WorldModel.load(checkpoint, device="cpu")
     result: dict[str, Any] = {"checkpoint": checkpoint or "default", "resolution": list(wm.resolution),
                               "torch_threads": torch.get_num_threads(), "sampling_steps": SamplerConfig().steps,
-                              "context_frames": wm.stpt.cfg.context_frames}  # fmt: skip
+                              "context_frames": wm.stpt.cfg.context_frames,
+                              "env_sampler": dataclasses.asdict(wm.sampler())}  # fmt: skip  # the envs' decoding
     result["matmul_gflops"] = matmul_gflops()
     sps, flops = env_steps_per_s(kwargs, steps)
     result["env_steps_per_s_b1"] = sps
