@@ -125,3 +125,17 @@ def test_driving_off_the_road_terminates_with_penalty():
             break
     assert terminated and info["off_road"]
     assert reward < -4.0
+
+
+def test_the_sim_gives_the_dreams_dict_observation_and_takes_an_episode_seed():
+    env = gym.make("ProcDrive-v0", observation="dict", width=96, height=48)
+    check_env(env.unwrapped)
+    obs, info = env.reset(seed=1, options={"episode_seed": 2**31 + 5})
+    assert info["episode_seed"] == 2**31 + 5 and set(obs) == {"image", "speed", "yaw_rate", "pose"}
+    obs, *_, info = env.step(np.array([0.3, 0.0], np.float32))
+    assert obs["speed"][0] == np.float32(info["speed"]) and obs["yaw_rate"][0] == np.float32(info["yaw_rate"])
+    again, _ = env.reset(seed=9, options={"episode_seed": 2**31 + 5})  # the world is the seed's, not the RNG's
+    first, _ = env.reset(seed=1, options={"episode_seed": 2**31 + 5})
+    np.testing.assert_array_equal(again["image"], first["image"])
+    with pytest.raises(ValueError, match="episode_seed"):
+        env.reset(options={"episode_seed": -1})

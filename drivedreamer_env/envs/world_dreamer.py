@@ -46,6 +46,7 @@ from drivedreamer_env.envs.hud import draw_hud
 from drivedreamer_env.envs.starts import Start, make_start
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.sim.actions import action_space, validate_actions
+from drivedreamer_env.sim.observations import dict_observation, observation_space
 
 RENDER_FPS = 10
 VECTOR_MAX_EPISODE_STEPS = 400  # the vector env's own truncation when built without a config (= the registered)
@@ -63,17 +64,7 @@ def load_world_model(checkpoint: str | Path | None = None, device: str = "auto")
 
 
 def _observation_space(wm: WorldModel, observation: str) -> spaces.Space:
-    image = spaces.Box(0, 255, (*wm.resolution, 3), np.uint8)
-    if observation == "rgb":
-        return image
-    if observation == "dict":
-        return spaces.Dict({
-            "image": image,
-            "speed": spaces.Box(0.0, 100.0, (1,), np.float32),
-            "yaw_rate": spaces.Box(-10.0, 10.0, (1,), np.float32),
-            "pose": spaces.Box(-np.inf, np.inf, (3,), np.float32),
-        })  # fmt: skip
-    raise ValueError(f"observation must be 'rgb' or 'dict', got {observation!r}")
+    return observation_space(*wm.resolution, observation)  # ProcDrive-v0's, at the model's resolution
 
 
 def _start_from_options(options: dict | None, default: Any) -> tuple[Any, str | None]:
@@ -115,16 +106,10 @@ class _DreamSettings:
         return make_start(spec, self.wm.resolution, self.core.context_frames, text, rng)
 
     def _obs(self, i: int) -> Any:
-        frame = self.core.frames[i].copy()
         if self.config.observation == "rgb":
-            return frame
+            return self.core.frames[i].copy()
         e = self.core.rows[i].ego
-        return {
-            "image": frame,
-            "speed": np.array([e.speed], np.float32),
-            "yaw_rate": np.array([e.yaw_rate], np.float32),
-            "pose": np.array([e.x, e.y, e.yaw], np.float32),
-        }
+        return dict_observation(self.core.frames[i], e.speed, e.yaw_rate, e.x, e.y, e.yaw)  # copies the frame
 
     def _hud(self, i: int) -> np.ndarray:
         row = self.core.rows[i]
