@@ -1,8 +1,9 @@
-"""Driving policies for data generation: a mix that covers the whole action range.
+"""Driving policies on the simulator's ground truth: the data mix and a lane keeper.
 
-A pure-pursuit lane keeper with noise carries most of the driving; on top of it the mixed policy schedules
-lane changes, random steering segments (gentle to hard, left and right, then recovery) and speed changes.
-All randomness comes from the generator passed in, so recorded data is reproducible per seed.
+For data generation a pure-pursuit lane keeper with noise carries most of the driving; on top of it the mixed
+policy schedules lane changes, random steering segments (gentle to hard, left and right, then recovery) and speed
+changes. All randomness comes from the generator passed in, so recorded data is reproducible per seed.
+:class:`LaneKeeper` is the noiseless reference driver (it reads the true state: an oracle, not a camera policy).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from drivedreamer_env.units import physical_to_normalized
 
 SWERVE_MAX_OFFSET_M = 1.4  # a swerve ends once the ego is this far from its lane centre
 SWERVE_MAX_HEADING_RAD = 0.35
+LANE_KEEPER_SPEED_MPS = 8.0  # the speed the episodes start at
 
 
 def pure_pursuit(sim: Simulator, target_d: float, lookahead_m: float) -> float:
@@ -28,6 +30,47 @@ def pure_pursuit(sim: Simulator, target_d: float, lookahead_m: float) -> float:
     x_local, y_local = c * dx + s * dy, -s * dx + c * dy
     dist2 = max(x_local**2 + y_local**2, 1.0)
     return float(np.arctan(2.0 * sim.cfg.geometry.wheelbase_m * y_local / dist2))
+
+
+def current_lane(sim: Simulator) -> int:
+    """The lane of the ego's direction it is in now (0 = next to the centre line)."""
+    road = sim.world.road
+    return int(np.clip(round(-sim.state.d / road.lane_width_m - 0.5), 0, road.lanes_per_direction - 1))
+
+
+def safe_speed(sim: Simulator, target_mps: float) -> float:
+    """``target_mps`` [m/s], reduced to keep a time gap to the vehicle ahead in the ego's lane."""
+    st, road = sim.state, sim.world.road
+    tr = st.traffic
+    lat = tr.lateral(road)
+    ahead = (tr.direction > 0) & (np.abs(lat - st.d) < 0.6 * road.lane_width_m) & (tr.s > st.s)
+    if not ahead.any():
+        return target_mps
+    k = np.flatnonzero(ahead)[np.argmin(tr.s[ahead])]
+    gap = tr.s[k] - st.s - 0.5 * tr.size[k, 0] - 2.5
+    # the speed whose 1.8 s headway (plus 4 m) fits into the gap, never faster than the target
+    return float(np.clip((gap - 4.0) / 1.8, 0.0, target_mps))
+
+
+class LaneKeeper:
+    """Pure pursuit along the centre of the lane the ego is in at construction, at a cruise speed, slowing for
+    the vehicle ahead (:func:`safe_speed`). Noiseless and deterministic.
+
+    Args:
+        sim: the simulator it drives (reset to the episode; reads the state and the road, never changes them).
+        speed_mps: cruise speed [m/s].
+    """
+
+    def __init__(self, sim: Simulator, speed_mps: float = LANE_KEEPER_SPEED_MPS) -> None:
+        self.sim, self.speed_mps = sim, float(speed_mps)
+        self.lane = current_lane(sim)
+
+    def __call__(self) -> np.ndarray:
+        """The next normalised ``[steering, speed]`` action."""
+        sim = self.sim
+        lookahead = max(5.0, 1.0 * sim.state.ego.speed)
+        steer = pure_pursuit(sim, sim.world.road.lane_center_d(self.lane), lookahead)
+        return physical_to_normalized(steer, safe_speed(sim, self.speed_mps), sim.cfg.geometry)
 
 
 @dataclass
@@ -48,8 +91,7 @@ class MixedPolicy:
     def __init__(self, rng: np.random.Generator, sim: Simulator) -> None:
         self.rng = rng
         self.sim = sim
-        road = sim.world.road
-        self.lane = int(np.clip(round(-sim.state.d / road.lane_width_m - 0.5), 0, road.lanes_per_direction - 1))
+        self.lane = current_lane(sim)
         self.target_speed = float(rng.uniform(4.0, 16.0))
         self.noise = 0.0
         self.segment = _Segment("keep", int(rng.integers(10, 40)))
@@ -106,15 +148,4 @@ class MixedPolicy:
         return not np.any((tr.direction > 0) & (tr.lane == lane) & (rel > -12.0) & (rel < 20.0))
 
     def _safe_speed(self) -> float:
-        """Target speed, reduced to keep a time gap to the vehicle ahead in the ego's lane."""
-        sim = self.sim
-        st, road = sim.state, sim.world.road
-        tr = st.traffic
-        lat = tr.lateral(road)
-        ahead = (tr.direction > 0) & (np.abs(lat - st.d) < 0.6 * road.lane_width_m) & (tr.s > st.s)
-        if not ahead.any():
-            return self.target_speed
-        k = np.flatnonzero(ahead)[np.argmin(tr.s[ahead])]
-        gap = tr.s[k] - st.s - 0.5 * tr.size[k, 0] - 2.5
-        # the speed whose 1.8 s headway (plus 4 m) fits into the gap, never faster than the target
-        return float(np.clip((gap - 4.0) / 1.8, 0.0, self.target_speed))
+        return safe_speed(self.sim, self.target_speed)
