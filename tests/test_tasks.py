@@ -106,6 +106,29 @@ def test_mismatched_world_model_checkpoint_is_a_clear_error(ckpt, tmp_path):
         WorldModel.load(bad, device="cpu")
 
 
+def test_a_shared_submodule_is_saved_once_and_loads_into_every_alias(tmp_path):
+    """Modules that register one submodule twice (an actor and a critic sharing a feature extractor) save."""
+    from torch import nn
+
+    from drivedreamer_env.models.checkpoint import load_state_strict, unique_state
+
+    def build() -> nn.Module:
+        m = nn.Module()
+        m.shared = nn.Linear(3, 2)
+        m.alias = m.shared
+        m.own = nn.Linear(2, 1)
+        return m
+
+    torch.manual_seed(0)
+    src = build()
+    assert sorted(unique_state(src)) == ["own.bias", "own.weight", "shared.bias", "shared.weight"]
+    save_component(tmp_path, "net", src, TOK)
+    dst = build()
+    load_state_strict(dst, tmp_path / "net.safetensors", tmp_path / "config.json")
+    assert dst.alias is dst.shared and torch.equal(dst.alias.weight, src.shared.weight)
+    assert torch.equal(dst.own.weight, src.own.weight)
+
+
 def _cells(sheet: np.ndarray, row: int, frames: int, hw: tuple[int, int], label_w: int, up: int = 2) -> np.ndarray:
     """The (frames, h, w, 3) tiles of one row of an upscaled :func:`contact_sheet` (gap 2)."""
     h, w = hw

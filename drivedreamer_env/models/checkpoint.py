@@ -49,11 +49,25 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return cfg
 
 
+def unique_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s state as CPU tensors, each stored once: a tensor registered under several names (a submodule
+    shared by two parents, such as an actor and critic sharing a feature extractor) is kept under its first name,
+    which is what safetensors can save; loading it fills every alias."""
+    seen: set[tuple] = set()
+    state = {}
+    for key, value in module.state_dict().items():
+        where = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape), value.stride())
+        if where not in seen:
+            seen.add(where)
+            state[key] = value.detach().contiguous().cpu()
+    return state
+
+
 def save_component(directory: str | Path, name: str, module: nn.Module, config: Any) -> None:
     """Write ``<name>.safetensors`` and record ``config`` (a dataclass) under ``name`` in ``config.json``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    state = unique_state(module)
     with atomic_path(directory / f"{name}.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"component": name, "format_version": str(FORMAT_VERSION)})
     path = directory / CONFIG
@@ -75,7 +89,7 @@ def _read_tensors(tensor_path: Path, context: str = "") -> dict[str, torch.Tenso
 def load_state_strict(module: nn.Module, tensor_path: Path, config_path: Path) -> None:
     """Load tensors into ``module``; any missing, unexpected or wrongly shaped tensor is a clear error."""
     tensors = _read_tensors(tensor_path, f" (config {config_path})")
-    expected = module.state_dict()
+    expected = unique_state(module)
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     wrong = [
@@ -93,7 +107,7 @@ def load_state_strict(module: nn.Module, tensor_path: Path, config_path: Path) -
         if unexpected:
             detail.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]!r}")
         raise CheckpointError(f"{tensor_path} does not match {config_path}: " + "; ".join(detail))
-    module.load_state_dict(tensors)
+    module.load_state_dict(tensors, strict=False)  # exactly the unique tensors (checked): the rest are aliases
 
 
 def load_state_grow(module: nn.Module, tensor_path: Path) -> list[str]:

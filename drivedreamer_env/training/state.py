@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from drivedreamer_env.io_utils import atomic_path, write_json
-from drivedreamer_env.models.checkpoint import CheckpointError, load_state_strict, read_json
+from drivedreamer_env.models.checkpoint import CheckpointError, load_state_strict, read_json, unique_state
 
 STATE_DIR = "train_state"
 
@@ -48,7 +48,7 @@ def save_training_state(
     d = Path(directory) / STATE_DIR
     d.mkdir(parents=True, exist_ok=True)
     with atomic_path(d / "model.safetensors") as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+        save_file(unique_state(model), str(tmp))
     infos = []
     for i, opt in enumerate(optimizers):
         tensors, info = _flatten_optimizer(opt)
