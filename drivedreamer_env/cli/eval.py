@@ -71,7 +71,10 @@ def _add_world_model(ev: argparse._SubParsersAction) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``eval`` and its ``tokenizer`` and ``world-model`` sub-verbs."""
+    """Register ``eval`` and its ``tokenizer``, ``world-model`` and ``policy`` sub-verbs."""
+    from drivedreamer_env.cli import policy
+
     ev = sub.add_parser("eval", help="evaluate a model").add_subparsers(dest="what", required=True)
     _add_tokenizer(ev)
     _add_world_model(ev)
+    policy.add_eval_parser(ev)

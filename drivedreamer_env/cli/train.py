@@ -114,7 +114,10 @@ def _add_world_model(train: argparse._SubParsersAction) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``train`` and its ``tokenizer`` and ``world-model`` sub-verbs."""
+    """Register ``train`` and its ``tokenizer``, ``world-model`` and ``policy`` sub-verbs."""
+    from drivedreamer_env.cli import policy
+
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
     _add_tokenizer(train)
     _add_world_model(train)
+    policy.add_train_parser(train)

@@ -1,0 +1,236 @@
+"""RL (the rl extra): the SB3 VecEnv adapter over the native batched dream (check_env per sub-env, SB3's autoreset
+against DummyVecEnv and the native env), PPO learning, seeding, checkpoints and resume, and policy evaluation.
+
+The dream here is a tiny random-initialised world model at 48 x 96, so every test runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.wrappers import FilterObservation
+from safetensors.torch import load_file
+
+import drivedreamer_env  # noqa: F401  (registers the environments)
+from drivedreamer_env.cli import main
+from drivedreamer_env.envs.config import DreamConfig
+from drivedreamer_env.envs.world_dreamer import WorldDreamerDriveEnv, WorldDreamerDriveVectorEnv
+from drivedreamer_env.models.checkpoint import CheckpointError, save_component
+from drivedreamer_env.models.stpt import STPT, STPTConfig
+from drivedreamer_env.models.text import TextEncoderConfig
+from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
+
+sb3 = pytest.importorskip("stable_baselines3", reason="stable-baselines3 is in the rl and dev extras")
+from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
+from stable_baselines3.common.env_checker import check_env  # noqa: E402
+from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
+from stable_baselines3.common.vec_env.util import obs_space_info  # noqa: E402
+
+from drivedreamer_env.rl.checkpoint import load_policy  # noqa: E402
+from drivedreamer_env.rl.config import POLICY_KEYS, PolicyTrainConfig  # noqa: E402
+from drivedreamer_env.rl.controllers import LaneKeeperController, RandomController  # noqa: E402
+from drivedreamer_env.rl.evaluate import evaluate_controller, held_out_seeds, paired_margin  # noqa: E402
+from drivedreamer_env.rl.vec_env import DreamVecEnv  # noqa: E402
+from drivedreamer_env.rl.worlds import make_world  # noqa: E402
+
+TOK = TokenizerConfig(height=48, width=96, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
+WM = STPTConfig(
+    codebook_size=125, grid_h=6, grid_w=12, dim=32, layers=1, heads=2, context_frames=4, action_window=2,
+    text=TextEncoderConfig(vocab_size=64, max_words=8, dim=16, heads=2),
+)  # fmt: skip
+KEYS = list(POLICY_KEYS)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    """A random-initialised world model at 48 x 96 (no camera: plain MaskGIT decoding)."""
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("tiny_world_model")
+    save_component(d, "tokenizer", VisualTokenizer(TOK), TOK)
+    save_component(d, "world_model", STPT(WM), WM)
+    return str(d)
+
+
+def dream(tiny: str, **kw) -> DreamConfig:
+    return DreamConfig(**{"checkpoint": tiny, "device": "cpu", "sampling_steps": 2, "observation": "dict",
+                          "max_episode_steps": 5, **kw})  # fmt: skip
+
+
+def train_cfg(tiny: str, **kw) -> PolicyTrainConfig:
+    base = {"checkpoint": tiny, "device": "cpu", "num_envs": 2, "n_steps": 32, "batch_size": 16, "n_epochs": 2}
+    return PolicyTrainConfig(**{**base, **kw})
+
+
+def test_the_adapter_passes_sb3_check_env_per_sub_env(tiny):
+    venv = DreamVecEnv(2, config=dream(tiny), keys=POLICY_KEYS)
+    assert list(venv.observation_space.spaces) == KEYS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SB3 recommends channel-first images; its policies transpose them
+        for i in range(venv.num_envs):
+            check_env(venv.sub_env(i))
+    venv.close()
+
+
+def _equal_obs(a: dict, b: dict) -> bool:
+    return all(np.array_equal(a[k], b[k]) for k in KEYS)
+
+
+def test_autoreset_matches_dummy_vec_env_over_the_single_env(tiny):
+    """With one sub-env the adapter is SB3's reference autoreset, bit for bit: obs, rewards, dones,
+    terminal_observation and TimeLimit.truncated over several episodes."""
+    cfg = dream(tiny)
+    ours = DreamVecEnv(1, config=cfg, keys=POLICY_KEYS)
+    reference = DummyVecEnv([lambda: FilterObservation(WorldDreamerDriveEnv(config=cfg), KEYS)])
+    ours.seed(3)
+    reference.seed(3)
+    assert _equal_obs(ours.reset(), reference.reset())
+    rng, ends = np.random.default_rng(0), 0
+    for _ in range(12):
+        action = rng.uniform(-1, 1, (1, 2)).astype(np.float32)
+        o1, r1, d1, i1 = ours.step(action)
+        o2, r2, d2, i2 = reference.step(action)
+        assert _equal_obs(o1, o2) and np.array_equal(r1, r2) and np.array_equal(d1, d2)
+        assert i1[0]["TimeLimit.truncated"] == i2[0]["TimeLimit.truncated"]
+        if d1[0]:
+            ends += 1
+            assert _equal_obs(i1[0]["terminal_observation"], i2[0]["terminal_observation"])
+            assert i1[0]["step"] == i2[0]["step"]
+    assert ends >= 2
+
+
+def test_autoreset_returns_the_right_terminal_observation_with_many_sub_envs(tiny):
+    """Against the native env stepped without autoreset and reset by hand: the terminal observation is the
+    episode's last frame, the returned observation the new episode's first, and SB3's util agrees on the layout."""
+    cfg = dream(tiny)
+    ours = DreamVecEnv(2, config=cfg, keys=POLICY_KEYS)
+    native = WorldDreamerDriveVectorEnv(2, config=cfg, autoreset_mode="disabled")
+    keys, shapes, dtypes = obs_space_info(ours.observation_space)
+    ours.seed(4)
+    obs = ours.reset()
+    ref, _ = native.reset(seed=[4, 5])
+    assert _equal_obs(obs, ref)
+    rng, kinds = np.random.default_rng(1), set()
+    for _ in range(20):
+        action = rng.uniform(-1, 1, (2, 2)).astype(np.float32)
+        obs, rewards, dones, infos = ours.step(action)
+        ref, ref_rewards, terminated, truncated, ref_info = native.step(action)
+        for k in keys:
+            assert obs[k].shape == (2, *shapes[k]) and obs[k].dtype == dtypes[k]
+        np.testing.assert_array_equal(rewards, ref_rewards.astype(np.float32))
+        np.testing.assert_array_equal(dones, terminated | truncated)
+        for i in np.flatnonzero(dones):
+            kinds.add("truncated" if truncated[i] else "terminated")
+            assert infos[i]["TimeLimit.truncated"] == bool(truncated[i])
+            assert _equal_obs(infos[i]["terminal_observation"], {k: ref[k][i] for k in KEYS})
+            assert infos[i]["step"] == ref_info["step"][i] and ours.reset_infos[i]["step"] == 0
+        if dones.any():
+            ref, _ = native.reset(options={"reset_mask": dones})
+        assert _equal_obs(obs, ref)
+        assert all("terminal_observation" not in infos[i] for i in np.flatnonzero(~dones))
+    assert kinds == {"truncated", "terminated"}
+
+
+class _Record(BaseCallback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.actions, self.rewards = [], []
+
+    def _on_step(self) -> bool:
+        self.actions.append(self.locals["actions"].copy())
+        self.rewards.append(self.locals["rewards"].copy())
+        return True
+
+
+def _first_50(cfg: PolicyTrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    env = make_world(cfg)
+    model = sb3.PPO("MultiInputPolicy", env, n_steps=25, batch_size=25, n_epochs=1, seed=cfg.seed, device="cpu")
+    record = _Record()
+    model.learn(50, callback=record)  # 25 steps x 2 sub-envs: the first 50 actions and rewards
+    env.close()
+    return np.concatenate(record.actions), np.concatenate(record.rewards)
+
+
+@pytest.mark.parametrize("world", ["dream", "sim"])
+def test_the_same_seed_gives_the_same_first_50_actions_and_rewards(tiny, world):
+    a1, r1 = _first_50(train_cfg(tiny, world=world, seed=7))
+    a2, r2 = _first_50(train_cfg(tiny, world=world, seed=7))
+    a3, _ = _first_50(train_cfg(tiny, world=world, seed=8))
+    assert a1.shape == (50, 2) and r1.shape == (50,)
+    np.testing.assert_array_equal(a1, a2)
+    np.testing.assert_array_equal(r1, r2)
+    assert not np.array_equal(a1, a3)
+
+
+def test_train_policy_learns_checkpoints_and_resumes(tiny, tmp_path, capsys):
+    """A 256-step PPO learn through the CLI writes the policy, training state, logs and curve; running again with
+    more steps resumes from it; other settings are refused."""
+    out = tmp_path / "run"
+    args = ["train", "policy", "--world", "dream", "--checkpoint", tiny, "--device", "cpu", "--num-envs", "2",
+            "--n-steps", "32", "--batch-size", "16", "--n-epochs", "2", "--checkpoint-every", "128",
+            "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main([*args, "--steps", "256"]) == 0
+    assert "env_steps: 256" in capsys.readouterr().out
+    state = json.loads((out / "train_state" / "state.json").read_text())
+    assert state["step"] == 256 and state["n_updates"] == 4 * 2  # 4 rollouts of 64 samples, 2 epochs each
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["steps"] == 256 and config["policy"]["keys"] == KEYS
+    assert (out / "learning_curve.png").stat().st_size > 0 and (out / "logs" / "progress_000.csv").is_file()
+    episodes = (out / "episodes.csv").read_text().splitlines()
+    assert episodes[0] == "step,ret,length,wall_s" and len(episodes) > 1
+    policy, spec = load_policy(out)
+    saved = load_file(str(out / "policy.safetensors"))
+    trained = load_file(str(out / "train_state" / "model.safetensors"))
+    assert saved.keys() == trained.keys() and all(torch.equal(saved[k], trained[k]) for k in saved)
+    obs = {"image": np.zeros((3, 48, 96, 3), np.uint8), "speed": np.full((3, 1), 8.0, np.float32),
+           "yaw_rate": np.zeros((3, 1), np.float32)}  # fmt: skip
+    actions, _ = policy.predict(obs, deterministic=True)
+    assert actions.shape == (3, 2) and np.all(np.abs(actions) <= 1.0) and (spec.height, spec.width) == (48, 96)
+
+    assert main([*args, "--steps", "320"]) == 0
+    printed = capsys.readouterr().out
+    assert "resumed_from: 256" in printed and "env_steps: 320" in printed
+    assert json.loads((out / "train_state" / "state.json").read_text())["segments"] == 2
+    assert (out / "logs" / "progress_001.csv").is_file()
+    assert main([*args, "--steps", "320", "--seed", "5"]) == 2  # another seed cannot resume this run
+    assert "seed=0" in capsys.readouterr().err
+
+
+def test_a_policy_checkpoint_that_does_not_match_is_a_clear_error(tiny, tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint directory not found"):
+        load_policy(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="no 'policy' section"):
+        load_policy(tiny)  # a world model, not a policy
+
+
+def test_eval_references_in_the_sim_and_a_policy_in_both_worlds(tiny, tmp_path):
+    seeds = held_out_seeds(2)
+    lane = evaluate_controller(LaneKeeperController(), "sim", seeds, dream(tiny, max_episode_steps=60))
+    rand = evaluate_controller(RandomController(0), "sim", seeds, dream(tiny, max_episode_steps=60))
+    assert [e.seed for e in lane.episodes] == [2**31, 2**31 + 1]
+    assert all(e.steps == 60 and not e.terminated for e in lane.episodes)  # it keeps its lane to the horizon
+    assert lane.summary()["off_road_rate"] == 0.0 and lane.summary()["route_completion"] > 0.1
+    margin = paired_margin(lane, rand)
+    assert margin["mean"] > 0 and margin["ci95"][0] <= margin["mean"] <= margin["ci95"][1]
+    with pytest.raises(ValueError, match="true state"):
+        evaluate_controller(LaneKeeperController(), "dream", seeds, dream(tiny))
+    three = evaluate_controller(RandomController(0), "dream", held_out_seeds(3), dream(tiny, max_episode_steps=8),
+                                num_envs=2)  # fmt: skip
+    assert [e.seed for e in three.episodes] == held_out_seeds(3)  # in seed order, each run once
+    assert all(1 <= e.steps <= 8 and np.isfinite(e.ret) for e in three.episodes)
+    out = tmp_path / "run"
+    assert main(["train", "policy", "--world", "sim", "--checkpoint", tiny, "--device", "cpu", "--num-envs", "2",
+                 "--n-steps", "16", "--batch-size", "16", "--n-epochs", "1", "--steps", "32", "--no-progress",
+                 "--out", str(out)]) == 0  # fmt: skip
+    for world in ("sim", "dream"):
+        result = tmp_path / f"{world}.json"
+        assert main(["eval", "policy", "--policy", str(out), "--world", world, "--episodes", "2", "--checkpoint", tiny,
+                     "--max-episode-steps", "20", "--num-envs", "2", "--out", str(result)]) == 0  # fmt: skip
+        data = json.loads(result.read_text())
+        assert data["world"] == world and len(data["per_episode"]) == 2 and data["environment"]["commit"]
+        for key in ("mean_return", "route_completion", "off_road_rate", "collision_rate"):
+            assert key in data
+    assert main(["eval", "policy", "--policy", str(out), "--episodes", "1"]) == 2  # 48 x 96 policy, 64 x 128 model
