@@ -202,7 +202,7 @@ def test_train_policy_learns_checkpoints_and_resumes(tiny, tmp_path, capsys):
 def test_a_policy_checkpoint_that_does_not_match_is_a_clear_error(tiny, tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint directory not found"):
         load_policy(tmp_path / "missing")
-    with pytest.raises(CheckpointError, match="no 'policy' section"):
+    with pytest.raises(CheckpointError, match="has no 'policy' section"):
         load_policy(tiny)  # a world model, not a policy
 
 

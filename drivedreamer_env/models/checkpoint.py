@@ -138,7 +138,7 @@ def write_meta(directory: str | Path, updates: dict[str, Any]) -> dict[str, Any]
     return meta
 
 
-def _load_component(directory: str | Path, name: str, config_cls: type, model_cls: type, device) -> nn.Module:
+def load_component(directory: str | Path, name: str, config_cls: type, model_cls: type, device) -> nn.Module:
     """Build ``model_cls`` from the ``name`` section of ``config.json`` and load ``<name>.safetensors``."""
     from drivedreamer_env.config import ConfigError, from_dict
 
@@ -159,11 +159,11 @@ def load_tokenizer(directory: str | Path, device: str | torch.device = "cpu"):
     """The tokenizer of a checkpoint directory (eval mode)."""
     from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
 
-    return _load_component(directory, "tokenizer", TokenizerConfig, VisualTokenizer, device)
+    return load_component(directory, "tokenizer", TokenizerConfig, VisualTokenizer, device)
 
 
 def load_stpt(directory: str | Path, device: str | torch.device = "cpu"):
     """The STPT world model of a checkpoint directory (eval mode)."""
     from drivedreamer_env.models.stpt import STPT, STPTConfig
 
-    return _load_component(directory, "world_model", STPTConfig, STPT, device)
+    return load_component(directory, "world_model", STPTConfig, STPT, device)

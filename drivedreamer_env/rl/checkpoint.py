@@ -14,15 +14,8 @@ from typing import Any
 
 from gymnasium import spaces
 
-from drivedreamer_env.config import ConfigError, from_dict
-from drivedreamer_env.models.checkpoint import (
-    CONFIG,
-    CheckpointError,
-    load_state_strict,
-    read_config,
-    save_component,
-    write_meta,
-)
+from drivedreamer_env.config import from_dict
+from drivedreamer_env.models.checkpoint import load_component, read_config, save_component, write_meta
 from drivedreamer_env.rl.config import ALGOS, POLICY_KEYS
 from drivedreamer_env.rl.sb3 import ActorCriticPolicy, MultiInputActorCriticPolicy
 from drivedreamer_env.sim.actions import action_space
@@ -90,15 +83,6 @@ def load_policy(directory: str | Path, device: str = "cpu") -> tuple[MultiInputA
     Raises:
         CheckpointError: a missing directory or file, no ``policy`` section, or tensors that do not match it.
     """
-    directory = Path(directory)
-    cfg = read_config(directory)
-    if POLICY not in cfg:
-        raise CheckpointError(f"{directory / CONFIG} has no {POLICY!r} section: not a policy checkpoint")
-    try:
-        spec = from_dict(PolicySpec, cfg[POLICY], where=f"{directory / CONFIG}:{POLICY}")
-    except (ConfigError, ValueError) as err:
-        raise CheckpointError(str(err)) from err
-    policy = build_policy(spec, device)
-    load_state_strict(policy, directory / f"{POLICY}.safetensors", directory / CONFIG)
-    policy.set_training_mode(False)
+    policy = load_component(directory, POLICY, PolicySpec, build_policy, device)
+    spec = from_dict(PolicySpec, read_config(directory)[POLICY])  # checked by load_component
     return policy, spec
