@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,6 +198,10 @@ def test_train_policy_learns_checkpoints_and_resumes(tiny, tmp_path, capsys):
     assert (out / "logs" / "progress_001.csv").is_file()
     assert main([*args, "--steps", "320", "--seed", "5"]) == 2  # another seed cannot resume this run
     assert "seed=0" in capsys.readouterr().err
+    before = (Path(tiny) / "config.json").read_text()
+    assert main([*args[:-1], tiny, "--steps", "64"]) == 2  # never writes into a world-model checkpoint
+    assert "not a policy run directory" in capsys.readouterr().err
+    assert (Path(tiny) / "config.json").read_text() == before
 
 
 def test_a_policy_checkpoint_that_does_not_match_is_a_clear_error(tiny, tmp_path):

@@ -8,7 +8,7 @@ dream): only the lane keeper reads it, since it drives on the true state and not
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class LaneKeeperController:
         return self.keeper()[None].astype(np.float32)
 
 
-def make_controller(spec: str, seed: int = 0, device: str = "cpu") -> Any:
+def make_controller(spec: str, seed: int = 0, device: str = "cpu") -> Controller:
     """``random``, ``lane_keeper`` or a policy directory."""
     if spec == "random":
         return RandomController(seed)

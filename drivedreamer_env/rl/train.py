@@ -24,7 +24,7 @@ from drivedreamer_env.io_utils import write_json
 from drivedreamer_env.models.checkpoint import CONFIG, FORMAT_VERSION, read_json
 from drivedreamer_env.provenance import environment
 from drivedreamer_env.rl.callbacks import RECENT_EPISODES, EpisodeLog, EpisodeRecord, PeriodicCheckpoint, ProgressBar
-from drivedreamer_env.rl.checkpoint import PolicySpec, save_policy
+from drivedreamer_env.rl.checkpoint import POLICY, PolicySpec, save_policy
 from drivedreamer_env.rl.config import POLICY_KEYS, PolicyTrainConfig
 from drivedreamer_env.rl.curve import read_episodes, write_episodes, write_learning_curve
 from drivedreamer_env.rl.sb3 import PPO, CallbackList, CSVOutputFormat, Logger
@@ -69,10 +69,10 @@ class TrainSummary:
 
 def _stored_run(out: Path, cfg: PolicyTrainConfig) -> dict[str, Any] | None:
     """The saved training state of ``out`` (None for a new run); a config that cannot resume it is an error."""
+    config = _run_config(out)
     state_json = out / STATE_DIR / "state.json"
     if not state_json.is_file():
         return None
-    config = read_json(out / CONFIG)
     stored = PolicyTrainConfig.from_dict(config.get(TRAIN, {}), where=f"{out / CONFIG}:{TRAIN}")
     conflicts = cfg.resume_conflicts(stored)
     if conflicts:
@@ -81,11 +81,20 @@ def _stored_run(out: Path, cfg: PolicyTrainConfig) -> dict[str, Any] | None:
     return read_json(state_json)
 
 
-def _write_train_config(out: Path, cfg: PolicyTrainConfig) -> None:
+def _run_config(out: Path) -> dict[str, Any]:
+    """``out``'s config.json (a new one when there is none); a directory of something else is an error."""
     path = out / CONFIG
     config = read_json(path) if path.is_file() else {"format_version": FORMAT_VERSION}
+    other = sorted(set(config) - {"format_version", TRAIN, POLICY})
+    if other:  # e.g. a world-model checkpoint given as --out by mistake: never write into it
+        raise ValueError(f"{out} is not a policy run directory ({path} has {other}): give another --out")
+    return config
+
+
+def _write_train_config(out: Path, cfg: PolicyTrainConfig) -> None:
+    config = _run_config(out)
     config[TRAIN] = cfg.to_dict()
-    write_json(path, config)
+    write_json(out / CONFIG, config)
 
 
 def _mean_recent(records: list[EpisodeRecord], n: int = RECENT_EPISODES) -> float | None:
