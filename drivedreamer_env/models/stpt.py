@@ -68,6 +68,7 @@ class STPTConfig:
         return self.codebook_size
 
 
+CL3D = torch.channels_last_3d
 SPARE_FRAMES = 2  # free ring slots beyond ``keep``: a pass that caches one frame and decodes the next fits
 
 
@@ -264,7 +265,7 @@ class STPTLayer(nn.Module):
         q, k, v = apply_rope(qkv[0], plan.cos, plan.sin), apply_rope(qkv[1], plan.cos, plan.sin), qkv[2]
         if k_buf is not None:
             k, v = k_buf.index_copy_(2, plan.write, k), v_buf.index_copy_(2, plan.write, v)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=plan.mask)
+        att = _window_attention(q, k, v, plan.mask)
         att = rearrange(att, "(b nh nw) H (t p1 p2) e -> b t (nh p1) (nw p2) (H e)", b=b, nh=h // p, p1=p, p2=p)
         x = x + self.out_patch(att)
         # 3. spatial attention within each frame
@@ -292,6 +293,26 @@ class STPTLayer(nn.Module):
             return lambda n: n * (1.0 + scale) + shift
 
         return [modulate(chunks[2 * i], chunks[2 * i + 1]) for i in range(4)]
+
+
+def _conv_state(batch: int, cfg: STPTConfig, device: torch.device | str) -> torch.Tensor:
+    """Zero conv inputs of the frames before the first, (B, D, conv_frames - 1, h, w), channels-last: the layout
+    the normalised tokens already have, in which the depthwise conv runs about 2x faster on a CPU."""
+    shape = (batch, cfg.dim, cfg.conv_frames - 1, cfg.grid_h, cfg.grid_w)
+    return torch.zeros(shape, device=device).contiguous(memory_format=CL3D)
+
+
+def _window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked attention of the patchwise windows: a few queries against a few dozen keys, in very many windows.
+
+    Without gradients (inference) it runs as two batched matmuls and a softmax, which on a CPU is about twice
+    as fast as the fused kernel at these shapes (measured 0.19 vs 0.35 ms at a batch of 1, 16 vs 30 ms at 64)
+    and equal within 1e-6; training keeps the fused kernel and its memory-lean backward.
+    """
+    if torch.is_grad_enabled():
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+    return torch.softmax(scores.masked_fill_(~mask, float("-inf")), dim=-1) @ v
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -424,7 +445,7 @@ class STPT(nn.Module):
         hd = c.dim // c.heads
         nwin = (c.grid_h // c.window) * (c.grid_w // c.window)
         entries = (keep + SPARE_FRAMES) * c.window**2
-        conv = [torch.zeros(batch, c.dim, c.conv_frames - 1, c.grid_h, c.grid_w, device=device) for _ in self.layers]
+        conv = [_conv_state(batch, c, device) for _ in self.layers]
         k = [torch.zeros(batch * nwin, c.heads, entries, hd, device=device) for _ in self.layers]
         return STPTCache(conv, k, [t.clone() for t in k], 0, c.window**2, keep=keep)
 
@@ -463,8 +484,7 @@ class STPT(nn.Module):
         plan = self._plan(b, tn, t0, cache, tokens.device)
         new_conv = []
         for i, layer in enumerate(self.layers):
-            past = cache.conv[i] if cache is not None else x.new_zeros(b, self.cfg.dim, self.cfg.conv_frames - 1,
-                                                                         *tokens.shape[2:])  # fmt: skip
+            past = cache.conv[i] if cache is not None else _conv_state(b, self.cfg, x.device)
             k_buf, v_buf = (cache.k[i], cache.v[i]) if cache is not None else (None, None)
             x, y = layer(x, plan, c.cond, c.cond_mask, past, k_buf, v_buf, c.adaln)
             new_conv.append(y)
@@ -497,8 +517,8 @@ class STPT(nn.Module):
         keep = cache.keep
         kt1 = self.cfg.conv_frames - 1
         if kt1:
-            cache.conv = [torch.cat([past, y[:, :, :frames]], dim=2)[:, :, -kt1:] for past, y in
-                          zip(cache.conv, out.new_conv, strict=True)]  # fmt: skip
+            cache.conv = [torch.cat([past, y[:, :, :frames]], dim=2)[:, :, -kt1:].contiguous(memory_format=CL3D)
+                          for past, y in zip(cache.conv, out.new_conv, strict=True)]  # fmt: skip
         drop = max(0, cache.held + frames - keep)
         cache.oldest = (cache.oldest + drop) % cache.slots
         cache.held = cache.held + frames - drop
