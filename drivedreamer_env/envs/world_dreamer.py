@@ -162,9 +162,9 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
 
     Args:
         config: the full :class:`~drivedreamer_env.envs.config.DreamConfig` (default ``DreamConfig()``).
-        **kwargs: its fields, applied over ``config``: ``checkpoint``, ``device``, ``sampling_steps`` (8),
-            ``temperature``, ``guidance_scale``, ``context_frames``, ``start`` (see the module docstring),
-            ``text``, ``observation``, ``reward`` or ``reward_weights`` (overrides of its fields),
+        **kwargs: its fields, applied over ``config``: ``checkpoint``, ``device``, ``sampling_steps`` (default:
+            the checkpoint's), ``temperature``, ``guidance_scale``, ``context_frames``, ``start`` (see the module
+            docstring), ``text``, ``observation``, ``reward`` or ``reward_weights`` (overrides of its fields),
             ``max_episode_steps`` (``gym.make`` applies its own TimeLimit instead), ``render_mode``
             ("rgb_array": upscaled frame with HUD, "human": pygame window). An unknown key is an error.
     """
