@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from drivedreamer_env.models.text import HashedTextEncoder, TextEncoderConfig, text_inputs
@@ -191,29 +190,29 @@ class _Pass:
     """What every layer of one forward pass shares: the rotary tables of the new entries, where they are written
     in the cache's buffers (None: no cache, as in training) and what each new entry may attend to."""
 
-    cos: torch.Tensor  # broadcastable against (N, heads, Sq, head_dim / 2)
-    sin: torch.Tensor
+    rot: torch.Tensor  # complex rotary table, broadcastable against (N, heads, Sq, head_dim / 2)
     write: torch.Tensor | None  # (Sq,) buffer entries of the new frames
     mask: torch.Tensor  # (Sq, Sk) bool, True = attend
 
 
-def rope_table(pos: torch.Tensor, hd: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin (..., S, hd/2) of rotary positions (S,) or broadcastable (N, 1, S)."""
+def rope_table(pos: torch.Tensor, hd: int) -> torch.Tensor:
+    """Unit complex rotations (..., S, hd/2) of rotary positions (S,) or broadcastable (N, 1, S)."""
     freqs = 1.0 / (10000.0 ** (torch.arange(0, hd, 2, device=pos.device, dtype=torch.float32) / hd))
     ang = pos.to(torch.float32)[..., None] * freqs
-    return ang.cos(), ang.sin()
+    return torch.polar(torch.ones_like(ang), ang)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    """Rotate the (even, odd) feature pairs of ``x`` (..., S, hd) by ``rot`` (one complex multiply: on a CPU
+    about 20x faster than rotating strided halves)."""
+    pairs = torch.view_as_complex(x.float().contiguous().view(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(pairs * rot).flatten(-2).to(x.dtype)
 
 
 def rope(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """Rotary embedding of (..., S, hd) by positions (S,) or broadcastable (N, 1, S) (frames); relative offsets
     survive the dot product."""
-    return apply_rope(x, *rope_table(pos, x.shape[-1]))
+    return apply_rope(x, rope_table(pos, x.shape[-1]))
 
 
 class STPTLayer(nn.Module):
@@ -253,32 +252,33 @@ class STPTLayer(nn.Module):
         v_buf: torch.Tensor | None,
         action_feats: torch.Tensor | None = None,  # (B, Tn, D) per-frame action features for adaLN
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        b, h = x.shape[0], x.shape[2]
+        b, tn, h, w, d = x.shape
+        heads, e, p = self.heads, d // self.heads, self.win
+        nh, nw = h // p, w // p
         mods = self._modulations(action_feats)
+        # (plain views and permutes below, not einops: at batch 1 its per-call parsing was 10 % of a pass)
         # 1. causal depthwise conv in time: the past frames' normalised inputs pad the front
-        y = rearrange(self.norm_conv(x), "b t h w d -> b d t h w")
-        x = x + rearrange(self.conv(torch.cat([past_conv, y], dim=2)), "b d t h w -> b t h w d")
+        y = self.norm_conv(x).permute(0, 4, 1, 2, 3)  # (B, D, Tn, h, w), channels-last in memory
+        x = x + self.conv(torch.cat([past_conv, y], dim=2)).permute(0, 2, 3, 4, 1)
         # 2. patchwise spatio-temporal attention, causal in time: the new keys/values go into the cache's buffers
-        p = self.win
         qkv = self.qkv_patch(mods[0](self.norm_patch(x)))  # (B, Tn, h, w, 3D)
-        qkv = rearrange(qkv, "b t (nh p1) (nw p2) (s H e) -> s (b nh nw) H (t p1 p2) e", p1=p, p2=p, s=3, H=self.heads)
-        q, k, v = apply_rope(qkv[0], plan.cos, plan.sin), apply_rope(qkv[1], plan.cos, plan.sin), qkv[2]
+        qkv = qkv.view(b, tn, nh, p, nw, p, 3, heads, e).permute(6, 0, 2, 4, 7, 1, 3, 5, 8)
+        qkv = qkv.reshape(3, b * nh * nw, heads, tn * p * p, e)  # (s, windows, H, frames x window^2, e)
+        qk = apply_rope(qkv[:2], plan.rot)
+        q, k, v = qk[0], qk[1], qkv[2]
         if k_buf is not None:
             k, v = k_buf.index_copy_(2, plan.write, k), v_buf.index_copy_(2, plan.write, v)
-        att = _window_attention(q, k, v, plan.mask)
-        att = rearrange(att, "(b nh nw) H (t p1 p2) e -> b t (nh p1) (nw p2) (H e)", b=b, nh=h // p, p1=p, p2=p)
-        x = x + self.out_patch(att)
+        att = _window_attention(q, k, v, plan.mask).reshape(b, nh, nw, heads, tn, p, p, e)
+        x = x + self.out_patch(att.permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(b, tn, h, w, d))
         # 3. spatial attention within each frame
-        qkv = rearrange(
-            self.qkv_space(mods[1](self.norm_space(x))), "b t h w (s H e) -> s (b t) H (h w) e", s=3, H=self.heads
-        )
-        att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        x = x + self.out_space(rearrange(att, "(b t) H (h w) e -> b t h w (H e)", b=b, h=h))
+        qkv = self.qkv_space(mods[1](self.norm_space(x))).view(b * tn, h * w, 3, heads, e).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # (B * Tn, H, h * w, e)
+        x = x + self.out_space(att.transpose(1, 2).reshape(b, tn, h, w, d))
         # 4. cross-attention to the frame's condition tokens
-        q = rearrange(self.q_cross(mods[2](self.norm_cross(x))), "b t h w (H e) -> (b t) H (h w) e", H=self.heads)
-        kv = rearrange(self.kv_cross(cond), "n l (s H e) -> s n H l e", s=2, H=self.heads)
+        q = self.q_cross(mods[2](self.norm_cross(x))).view(b * tn, h * w, heads, e).transpose(1, 2)
+        kv = self.kv_cross(cond).view(cond.shape[0], cond.shape[1], 2, heads, e).permute(2, 0, 3, 1, 4)
         att = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=cond_mask[:, None, None, :])
-        x = x + self.out_cross(rearrange(att, "(b t) H (h w) e -> b t h w (H e)", b=b, h=h))
+        x = x + self.out_cross(att.transpose(1, 2).reshape(b, tn, h, w, d))
         # 5. MLP
         x = x + self.mlp(mods[3](self.norm_mlp(x)))
         return x, y
@@ -504,12 +504,12 @@ class STPT(nn.Module):
         pos = torch.arange(t0, t0 + tn, device=device).repeat_interleave(p)
         if cache is not None and cache.pos_offset is not None:  # (B * nwin, 1, S): each row at its own positions
             pos = pos[None, None] - cache.pos_offset.to(device).repeat_interleave(nwin)[:, None, None]
-        cos, sin = rope_table(pos, c.dim // c.heads)
+        rot = rope_table(pos, c.dim // c.heads)
         if cache is None:
             q_frame = torch.arange(tn, device=device).repeat_interleave(p)
-            return _Pass(cos, sin, None, q_frame[None, :] <= q_frame[:, None])
+            return _Pass(rot, None, q_frame[None, :] <= q_frame[:, None])
         cache.reserve(tn)
-        return _Pass(cos, sin, cache.free_entries(tn), cache.attention_mask(tn))
+        return _Pass(rot, cache.free_entries(tn), cache.attention_mask(tn))
 
     def commit(self, cache: STPTCache, out: STPTOutput, frames: int) -> STPTCache:
         """Make the first ``frames`` new frames of pass ``out`` (run on ``cache``) part of ``cache``, keeping at most
