@@ -206,6 +206,13 @@ def run_world_model_benchmark(
         str(n): sps if n == sampler.steps else env_steps_per_s({**kwargs, "sampling_steps": n}, steps)[0]
         for n in step_counts
     }
+    threads_now = torch.get_num_threads()
+    by_threads = {}
+    for n in sorted({1, max(1, threads_now // 2), threads_now}):  # does b1 want every core? (tiny ops: maybe not)
+        torch.set_num_threads(n)
+        by_threads[str(n)] = sps if n == threads_now else env_steps_per_s(kwargs, steps)[0]
+    torch.set_num_threads(threads_now)
+    result["env_steps_per_s_b1_by_threads"] = by_threads
     for b in batches:
         result[f"env_frames_per_s_b{b}"] = vector_frames_per_s(kwargs, b, max(4, steps * 4 // b))
     best_b, best = max(((1, sps), *((b, result[f"env_frames_per_s_b{b}"]) for b in batches)), key=lambda x: x[1])
