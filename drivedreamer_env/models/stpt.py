@@ -19,6 +19,7 @@ a mask (attention does not care in which order its keys are stored), so no pass 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -141,20 +142,10 @@ class STPTCache:
 
         Exactly what it would see had the new frames been cached one at a time: the new frames 0 .. i and the
         last ``keep - i`` held frames (the older ones would have slid out by then). So one pass that caches a
-        frame and decodes the next gives the logits of two passes.
+        frame and decodes the next gives the logits of two passes. Built once per ring state and shape.
         """
-        p, slots = self._tokens_per_frame, self.slots
-        never = tn  # a bound no new frame index reaches
-        lo = torch.full((slots,), never, dtype=torch.long)  # slot seen by new frames lo .. hi
-        hi = torch.full((slots,), never, dtype=torch.long)
-        held = [(self.oldest + j) % slots for j in range(self.held)]
-        lo[held] = 0
-        hi[held] = torch.arange(self.held) + (self.keep - self.held)  # held frame j slides out after that
-        new = [(self.oldest + self.held + j) % slots for j in range(tn)]
-        lo[new] = torch.arange(tn)
-        q = torch.arange(tn).repeat_interleave(p)[:, None]
-        mask = (lo.repeat_interleave(p)[None, :] <= q) & (q <= hi.repeat_interleave(p)[None, :])
-        return mask.to(self.k[0].device)
+        device = self.k[0].device
+        return _window_mask(self.slots, self.oldest, self.held, self.keep, tn, self._tokens_per_frame, str(device))
 
     def clone(self, rows: torch.Tensor | None = None) -> STPTCache:
         """A copy (of rows ``rows`` only, repeats allowed) that shares no storage with this cache."""
@@ -195,10 +186,29 @@ class _Pass:
     mask: torch.Tensor  # (Sq, Sk) bool, True = attend
 
 
+@functools.lru_cache(maxsize=256)
+def _window_mask(slots: int, oldest: int, held: int, keep: int, tn: int, p: int, device: str) -> torch.Tensor:
+    """:meth:`STPTCache.attention_mask` for one ring state (read-only: shared by every pass in that state)."""
+    never = tn  # a bound no new frame index reaches
+    lo = torch.full((slots,), never, dtype=torch.long)  # slot seen by new frames lo .. hi
+    hi = torch.full((slots,), never, dtype=torch.long)
+    held_slots = [(oldest + j) % slots for j in range(held)]
+    lo[held_slots] = 0
+    hi[held_slots] = torch.arange(held) + (keep - held)  # held frame j slides out after that
+    new = [(oldest + held + j) % slots for j in range(tn)]
+    lo[new] = torch.arange(tn)
+    q = torch.arange(tn).repeat_interleave(p)[:, None]
+    return ((lo.repeat_interleave(p)[None, :] <= q) & (q <= hi.repeat_interleave(p)[None, :])).to(device)
+
+
+@functools.lru_cache(maxsize=8)
+def _rope_freqs(hd: int, device: str) -> torch.Tensor:
+    return 1.0 / (10000.0 ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd)).to(device)
+
+
 def rope_table(pos: torch.Tensor, hd: int) -> torch.Tensor:
     """Unit complex rotations (..., S, hd/2) of rotary positions (S,) or broadcastable (N, 1, S)."""
-    freqs = 1.0 / (10000.0 ** (torch.arange(0, hd, 2, device=pos.device, dtype=torch.float32) / hd))
-    ang = pos.to(torch.float32)[..., None] * freqs
+    ang = pos.to(torch.float32)[..., None] * _rope_freqs(hd, str(pos.device))
     return torch.polar(torch.ones_like(ang), ang)
 
 
