@@ -13,7 +13,7 @@ import pytest
 from drivedreamer_env.envs.route import Route
 from drivedreamer_env.planning.baselines import CRUISE_SPEED_MPS, path_trajectory
 from drivedreamer_env.planning.controller import Tracker
-from drivedreamer_env.planning.evaluate import evaluate_planners, make_starts
+from drivedreamer_env.planning.evaluate import evaluate_planners
 from drivedreamer_env.planning.lane_keeper import CameraLaneKeeper
 from drivedreamer_env.planning.metrics import (
     COMFORT_WEIGHT,
@@ -25,6 +25,7 @@ from drivedreamer_env.planning.metrics import (
 from drivedreamer_env.planning.protocol import Action, PlannerError, as_output
 from drivedreamer_env.planning.registry import load_planner, parse_planners
 from drivedreamer_env.planning.route_view import off_road, route_ahead_ego
+from drivedreamer_env.planning.starts import make_starts
 from drivedreamer_env.sim.road import generate_road
 from drivedreamer_env.sim.simulator import Simulator
 

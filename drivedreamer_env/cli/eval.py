@@ -79,9 +79,10 @@ def cmd_eval_planners(args: argparse.Namespace) -> int:
 
     import torch
 
-    from drivedreamer_env.planning.evaluate import START_SEED0, evaluate_planners
+    from drivedreamer_env.planning.evaluate import evaluate_planners
     from drivedreamer_env.planning.registry import parse_planners
     from drivedreamer_env.planning.report import markdown_table, write_results
+    from drivedreamer_env.planning.starts import START_SEED0
     from drivedreamer_env.provenance import environment
 
     if args.threads:

@@ -75,8 +75,8 @@ def record_demonstrations(
     """``episodes`` simulator episodes of ``steps`` steps (seeds from ``seed0``) driven by the noisy oracle."""
     from tqdm.auto import tqdm
 
-    from drivedreamer_env.planning.evaluate import make_starts
     from drivedreamer_env.planning.rollout import EpisodeSpec, run_episodes
+    from drivedreamer_env.planning.starts import make_starts
     from drivedreamer_env.planning.worlds import SimWorld
 
     samples: list = []

@@ -1,7 +1,7 @@
 """Closed-loop planner evaluation in the dream, checked against the ground-truth simulator.
 
-Every planner drives from the same starts (held-out simulator scenes, seeds from :data:`START_SEED0`, after the
-world model's context frames) in each world; the same metric code scores both
+Every planner drives from the same starts (held-out simulator scenes,
+:func:`~drivedreamer_env.planning.starts.make_starts`) in each world; the same metric code scores both
 (:mod:`~drivedreamer_env.planning.metrics`); the two rankings of the planners' aggregate scores are compared
 with Spearman's rho and Kendall's tau.
 """
@@ -16,14 +16,13 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
-from drivedreamer_env.envs.starts import Start, sim_start
 from drivedreamer_env.planning.baselines import CRUISE_SPEED_MPS
 from drivedreamer_env.planning.metrics import EpisodeMetrics, episode_metrics, summarize
 from drivedreamer_env.planning.registry import PlannerSpec, load_planner
 from drivedreamer_env.planning.rollout import EpisodeSpec, run_episodes
+from drivedreamer_env.planning.starts import make_starts
 from drivedreamer_env.planning.worlds import WORLDS, make_world
 
-START_SEED0 = 300_000  # held out: the shipped model saw seeds 0-299, `eval world-model` uses 100,000-104,400
 DEFAULT_BATCH = 64  # dream rows stepped as one batch
 DT_S = 0.1
 NOT_RANKED = ("episodes",)
@@ -60,25 +59,6 @@ def rank_agreement(dream: Sequence[float], sim: Sequence[float]) -> tuple[float 
     if len(d) < 2 or np.ptp(d) == 0 or np.ptp(s) == 0:
         return None, None
     return _finite(spearmanr(d, s).statistic), _finite(kendalltau(d, s).statistic)
-
-
-def start_shape(dream_settings: dict[str, Any] | None) -> tuple[tuple[int, int], int]:
-    """(resolution, context frames) of the world model the dream runs: the starts are rendered to match it."""
-    from drivedreamer_env.models.checkpoint import read_config
-    from drivedreamer_env.models.world_model import DEFAULT_CHECKPOINT
-
-    settings = dream_settings or {}
-    cfg = read_config(settings.get("checkpoint") or DEFAULT_CHECKPOINT)
-    context = settings.get("context_frames") or cfg["world_model"]["context_frames"]
-    return (cfg["tokenizer"]["height"], cfg["tokenizer"]["width"]), int(context)
-
-
-def make_starts(count: int, dream_settings: dict[str, Any] | None = None, seed0: int = START_SEED0) -> list[Start]:
-    """``count`` held-out simulator starts (seeds ``seed0``, ``seed0 + 1``, ...)."""
-    if count < 1:
-        raise ValueError(f"starts must be >= 1, got {count}")
-    resolution, context = start_shape(dream_settings)
-    return [sim_start({"seed": seed0 + k}, resolution, context) for k in range(count)]
 
 
 def _check_worlds(worlds: Sequence[str]) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from drivedreamer_env.planning.protocol import FunctionPlanner, Planner
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
 BC_CHECKPOINT = CHECKPOINTS / "planner_bc"
 BC_UNDERTRAINED_CHECKPOINT = CHECKPOINTS / "planner_bc_undertrained"
-ORACLE_NOISE_LEVELS = {"low": 0.05, "mid": 0.15, "high": 0.3}  # normalised steering std
+ORACLE_NOISE_LEVELS = {"low": 0.2, "mid": 0.3, "high": 0.5}  # normalised steering std
 
 
 @dataclass
