@@ -57,8 +57,11 @@ def scatter_png(result: Evaluation) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 6), dpi=110)
     ax.plot([0, 1], [0, 1], color="0.7", lw=1, zorder=0)
     ax.scatter(sim, dream, s=30, color="tab:blue")
+    placed: list[tuple[float, float]] = []
     for name, x, y in zip(result.names, sim, dream, strict=True):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        near = sum(abs(x - px) < 0.04 and abs(y - py) < 0.04 for px, py in placed)  # stack labels of close points
+        placed.append((x, y))
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4 - 10 * near), fontsize=8)
     rho = "n/a" if result.spearman_rho is None else f"{result.spearman_rho:.3f}"
     ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05), xlabel="simulator score (PDMS-like)", ylabel="dream score",
            title=f"planners: dream vs simulator (Spearman rho {rho})")  # fmt: skip
