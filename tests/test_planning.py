@@ -22,7 +22,7 @@ from drivedreamer_env.planning.metrics import (
     aggregate_score,
     episode_metrics,
 )
-from drivedreamer_env.planning.protocol import Action, PlannerError, as_output
+from drivedreamer_env.planning.protocol import Action, PlannerError, PlannerInput, as_output
 from drivedreamer_env.planning.registry import load_planner, parse_planners
 from drivedreamer_env.planning.route_view import off_road, route_ahead_ego
 from drivedreamer_env.planning.starts import make_starts
@@ -200,3 +200,21 @@ def test_every_row_of_the_vector_env_starts_from_its_own_start() -> None:
     assert not np.array_equal(frames[0], frames[1])
     with pytest.raises(ValueError, match="one per sub-env"):
         env.reset(options={"start": starts[:1]})
+
+
+def test_train_planner_writes_a_checkpoint_the_bc_planner_loads(tmp_path) -> None:
+    from drivedreamer_env.cli import main
+    from drivedreamer_env.planning.bc import BCPlanner, load_bc_network
+    from drivedreamer_env.planning.protocol import Trajectory
+
+    out = tmp_path / "bc"
+    args = ["train", "planner", "--episodes", "2", "--episode-steps", "8", "--max-steps", "3", "--threads", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert (out / "planner.safetensors").is_file()
+    assert json.loads((out / "meta.json").read_text())["planner_training"]["steps"] == 3
+    spec = load_planner(str(out))
+    start = make_starts(1)[0]
+    obs = PlannerInput(start.frames[-1], 8.0, 0.0, "straight", 0, DT, np.zeros(3), np.zeros((2, 2)))
+    plan = spec.factory().plan(obs)
+    assert isinstance(plan, Trajectory) and plan.poses.shape == (8, 3) and np.isfinite(plan.poses).all()
+    assert isinstance(BCPlanner(load_bc_network(out)).plan(obs), Trajectory)
