@@ -1,6 +1,7 @@
-"""``drivedreamer train <tokenizer|world-model>``: train, resume or fine-tune a model (Lightning, imported lazily).
+"""``drivedreamer train <tokenizer|world-model|planner>``: train, resume or fine-tune a model (Lightning, imported
+lazily).
 
-Both verbs load a training config YAML and apply the same command-line overrides (steps, wall-clock budget,
+Every verb loads a training config YAML and apply the same command-line overrides (steps, wall-clock budget,
 batch size, threads and the Lightning Trainer's accelerator / devices / strategy / precision / nodes).
 """
 
@@ -10,6 +11,7 @@ import argparse
 from pathlib import Path
 
 FINETUNE_CONFIG = "configs/world_model/finetune.yaml"  # `train world-model --init` without --config
+PLANNER_CONFIG = "configs/planner/bc.yaml"
 TRAINER_OVERRIDES = ("accelerator", "devices", "strategy", "precision", "num_nodes")
 REPO_ROOT = Path(__file__).resolve().parents[2]  # where configs/ lives in a source checkout
 
@@ -66,6 +68,22 @@ def cmd_train_world_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_planner(args: argparse.Namespace) -> int:
+    """Record simulator demonstrations and train the behaviour-cloning planner on them."""
+    from drivedreamer_env.planning.bc import DEMO_SEED0, record_demonstrations
+    from drivedreamer_env.training.planner_module import PlannerTrainConfig, train_planner
+
+    if args.config is None:
+        repo_config = REPO_ROOT / PLANNER_CONFIG
+        args.config = str(repo_config if repo_config.is_file() else PLANNER_CONFIG)
+    cfg = _train_config(PlannerTrainConfig, args)
+    demos = record_demonstrations(args.episodes, args.episode_steps, noise=args.noise)
+    data = (f"simulator demonstrations: {args.episodes} episodes x {args.episode_steps} steps from seed "
+            f"{DEMO_SEED0}, oracle steering noise {args.noise} ({len(demos)} frames)")  # fmt: skip
+    print(train_planner(cfg, demos, args.out, data, fast_dev_run=args.fast_dev_run))
+    return 0
+
+
 def _add_train_overrides(p: argparse.ArgumentParser) -> None:
     """The overrides every `train` verb takes (applied by ``_train_config``)."""
     p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
@@ -113,8 +131,20 @@ def _add_world_model(train: argparse._SubParsersAction) -> None:
     wm.set_defaults(func=cmd_train_world_model)
 
 
+def _add_planner(train: argparse._SubParsersAction) -> None:
+    pl = train.add_parser("planner", help="behaviour-cloning planner on simulator demonstrations (resumes from --out)")
+    pl.add_argument("--config", default=None, help=f"PlannerTrainConfig YAML (default {PLANNER_CONFIG})")
+    pl.add_argument("--out", default="outputs/planner_bc", help="checkpoint directory (resumed if it has state)")
+    pl.add_argument("--episodes", type=int, default=150, help="demonstration episodes (simulator seeds from 20,000)")
+    pl.add_argument("--episode-steps", type=int, default=100, help="steps per demonstration episode")
+    pl.add_argument("--noise", type=float, default=0.2, help="steering noise of the demonstrating oracle")
+    _add_train_overrides(pl)
+    pl.set_defaults(func=cmd_train_planner)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``train`` and its ``tokenizer`` and ``world-model`` sub-verbs."""
+    """Register ``train`` and its ``tokenizer``, ``world-model`` and ``planner`` sub-verbs."""
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
     _add_tokenizer(train)
     _add_world_model(train)
+    _add_planner(train)

@@ -263,6 +263,9 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
 class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
     """``num_envs`` dreams stepped as one batch (``gym.make_vec("WorldDreamerDrive-v0", num_envs=N)``).
 
+    ``reset(options={"start": [spec_0, ..., spec_N-1]})`` gives every sub-env its own start (any form a single
+    env takes, or a prepared :class:`~drivedreamer_env.envs.starts.Start`).
+
     Takes ``config`` and the keyword arguments of :class:`WorldDreamerDriveEnv` (``max_episode_steps``
     defaults to 400 when no config is given) plus ``num_envs`` and ``autoreset_mode``
     ("next_step", the Gymnasium default, "same_step" or "disabled"), implemented as Gymnasium 1.x specifies:
@@ -302,7 +305,12 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
     def _restart(self, rows: list[int], options: dict | None) -> None:
         spec, text = _start_from_options(options, self.config.start)
         text = text if text is not None else self.config.text
-        starts = [self._make_start(spec, text, self._rngs[i]) for i in rows]
+        if isinstance(spec, (list, tuple)):  # one start per sub-env; a masked reset uses the rows' own
+            if len(spec) != self.num_envs:
+                raise ValueError(f"a list of starts needs one per sub-env ({self.num_envs}), got {len(spec)}")
+            starts = [self._make_start(spec[i], text, self._rngs[i]) for i in rows]
+        else:
+            starts = [self._make_start(spec, text, self._rngs[i]) for i in rows]
         seeds = [int(self._rngs[i].integers(0, 2**63 - 1)) for i in rows]
         self.core.start_rows(rows, starts, seeds)
         self._done[rows] = False
