@@ -123,7 +123,7 @@ def _add_planners(ev: argparse._SubParsersAction) -> None:
     ep.add_argument("--batch", type=int, default=64, help="dream rows stepped as one batch")
     ep.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped model)")
     ep.add_argument("--device", default=None, help="auto, cpu or cuda")
-    ep.add_argument("--sampling-steps", type=int, default=None, help="MaskGIT steps per frame (default 8)")
+    ep.add_argument("--sampling-steps", type=int, default=None, help="MaskGIT steps per frame (default: checkpoint's)")
     add_decoding_options(ep)
     ep.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ep.set_defaults(func=cmd_eval_planners)
