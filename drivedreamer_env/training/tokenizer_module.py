@@ -33,7 +33,8 @@ class TokenizerTrainConfig:
     adversarial_weight: float = 0.0  # > 0 turns on the patch GAN after adversarial_start_step
     adversarial_start_step: int = 2000
     checkpoint_every: int = 500  # steps between resumable checkpoints
-    val_fraction: float = 0.05
+    val_fraction: float = 0.05  # share of the windows held out for validation (every clip's tail)
+    log_every: int = 50  # steps between loss-curve rows and, when stdout is not a terminal, progress lines
     seed: int = 0
     accelerator: str = "auto"
     devices: int = 1
