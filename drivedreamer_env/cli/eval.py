@@ -47,6 +47,7 @@ def _add_tokenizer(ev: argparse._SubParsersAction) -> None:
     etok.add_argument("--data", required=True, help="clip source of held-out frames")
     etok.add_argument("--out", required=True, help="result JSON (a side-by-side PNG is written next to it)")
     etok.add_argument("--max-frames", type=int, default=2000, help="frames to evaluate")
+    etok.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     etok.set_defaults(func=cmd_eval_tokenizer)
 
 
@@ -68,6 +69,7 @@ def _add_world_model(ev: argparse._SubParsersAction) -> None:
     ewm.add_argument("--context", type=int, default=4, help="real frames given (with --data)")
     ewm.add_argument("--horizon", type=int, default=8, help="frames dreamed after them (with --data)")
     ewm.add_argument("--max-windows", type=int, default=64, help="windows evaluated (with --data)")
+    ewm.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ewm.set_defaults(func=cmd_eval_world_model)
 
 

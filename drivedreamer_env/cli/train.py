@@ -35,6 +35,9 @@ def _train_config(cls, args: argparse.Namespace):
             setattr(cfg, name, value)
     if args.max_minutes is not None:
         cfg.max_minutes = args.max_minutes
+    for name in ("val_fraction", "log_every"):
+        if getattr(args, name, None) is not None:
+            setattr(cfg, name, getattr(args, name))
     if args.threads:
         torch.set_num_threads(args.threads)
     return cfg
@@ -91,6 +94,18 @@ def _add_train_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
     p.add_argument("--batch-size", type=int, default=None, help="override the config's batch_size (per device)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of the windows held out for validation, from every clip's tail (default 0.05)",
+    )
+    p.add_argument(
+        "--log-every",
+        type=int,
+        default=None,
+        help="steps between progress lines (when stdout is not a terminal) and loss-curve rows (default 50)",
+    )
     trainer = p.add_argument_group("Lightning Trainer overrides (e.g. --trainer.devices 8 --trainer.strategy ddp)")
     trainer.add_argument("--trainer.accelerator", dest="trainer_accelerator", default=None, help="cpu, gpu, auto")
     trainer.add_argument("--trainer.devices", dest="trainer_devices", type=int, default=None, help="devices per node")
@@ -102,7 +117,13 @@ def _add_train_overrides(p: argparse.ArgumentParser) -> None:
 def _add_tokenizer(train: argparse._SubParsersAction) -> None:
     tok = train.add_parser("tokenizer", help="train the visual tokenizer (resumes from --out)")
     tok.add_argument("--config", required=True, help="configs/tokenizer/<size>.yaml")
-    tok.add_argument("--data", required=True, help="clip source: sim:DIR, video:PATH, a shard dir or a frame folder")
+    tok.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        help="clip source: sim:DIR, video:PATH, a shard dir or a "
+        "frame folder; repeat the flag or give a comma list for several, SPEC@W weights their share",
+    )
     tok.add_argument("--out", default="outputs/tokenizer", help="checkpoint directory (resumed if it has state)")
     _add_train_overrides(tok)
     tok.set_defaults(func=cmd_train_tokenizer)
@@ -116,8 +137,9 @@ def _add_world_model(train: argparse._SubParsersAction) -> None:
         "always comes from the --init checkpoint)",
     )  # fmt: skip
     wm.add_argument(
-        "--data", required=True,
-        help="token shards (tokens:DIR or DIR from `drivedreamer data tokenize`), or with --init a clip source such "
+        "--data", required=True, action="append",
+        help="(repeatable, or a comma list; SPEC@W weights a source's share) token shards (tokens:DIR or DIR from "
+        "`drivedreamer data tokenize`), or with --init a clip source such "
         "as nuscenes:DIR (from `drivedreamer data nuscenes`), encoded once with the --init tokenizer and cached",
     )  # fmt: skip
     wm.add_argument("--out", default="outputs/world_model", help="checkpoint directory (resumed if it has state)")

@@ -54,7 +54,8 @@ class PlannerTrainConfig:
     max_steps: int = 1500
     max_minutes: float | None = None
     checkpoint_every: int = 500
-    val_fraction: float = 0.1
+    val_fraction: float = 0.1  # share of the episodes held out for validation
+    log_every: int = 50  # steps between loss-curve rows and, when stdout is not a terminal, progress lines
     seed: int = 0
     accelerator: str = "auto"
     devices: int = 1
