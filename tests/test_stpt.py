@@ -60,13 +60,26 @@ def test_kv_cached_rollout_matches_recompute(model, batch):
 
 def test_a_caching_pass_without_the_head_gives_the_same_cache_and_events(model, batch):
     tokens, actions, text = batch
-    full = model(tokens, actions=actions, text=text)
-    lean = model(tokens, actions=actions, text=text, head=False)
-    assert lean.logits is None
+    runs = []
+    for head in (True, False):
+        cache = model.empty_cache(B)
+        out = model(tokens, actions=actions, text=text, cache=cache, head=head)
+        runs.append((model.commit(cache, out, T), out))
+    (full_cache, full), (lean_cache, lean) = runs
+    assert lean.logits is None and full.logits is not None
     torch.testing.assert_close(lean.events, full.events, rtol=0, atol=0)
-    for a, b in zip(lean.new_entries, full.new_entries, strict=True):
-        for x, y in zip(a, b, strict=True):
-            torch.testing.assert_close(x, y, rtol=0, atol=0)
+    for a, b in zip([*lean_cache.conv, *lean_cache.k, *lean_cache.v], [*full_cache.conv, *full_cache.k, *full_cache.v],
+                    strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_head_mask_gives_the_packed_logits_of_its_entries(model, batch):
+    tokens, actions, text = batch
+    full = model(tokens, actions=actions, text=text).logits
+    want = torch.rand(tokens.shape, generator=torch.Generator().manual_seed(3)) < 0.3
+    packed = model(tokens, actions=actions, text=text, head=want).logits
+    assert packed.shape == (int(want.sum()), CFG.codebook_size)
+    torch.testing.assert_close(packed, full[want], rtol=1e-5, atol=1e-5)
 
 
 def test_sliding_cache_is_bounded_and_time_shift_invariant(model, batch):
@@ -154,7 +167,7 @@ def test_rollout_and_joint_generation(model, batch, guidance):
         frames.append(r.sample(gens))
         r.act(actions[:, t])
     assert all(f.shape == (B, 4, 8) and int(f.max()) < CFG.codebook_size for f in frames)
-    assert r.cache.t_next == 5
+    assert r.t_next == 5 and r.cache.t_next == 4  # the latest frame is cached by the next pass
     clip = tokens.clone()
     clip[:, 2:] = CFG.mask_id
     out = generate_joint(model, clip, cfg, gens, actions=actions, text_ids=ids)

@@ -7,7 +7,14 @@ import pytest
 
 from drivedreamer_env.config import ConfigError, from_dict
 from drivedreamer_env.data.clip import Clip
-from drivedreamer_env.data.windowing import WindowConfig, adjust_intrinsics, resample, resize_crop, windows
+from drivedreamer_env.data.windowing import (
+    UpsamplingError,
+    WindowConfig,
+    adjust_intrinsics,
+    resample,
+    resize_crop,
+    windows,
+)
 
 
 def make_clip(times: np.ndarray, actions: np.ndarray | None = None, hw: tuple[int, int] = (8, 8)) -> Clip:
@@ -66,10 +73,13 @@ def test_resampling_conserves_the_action_integral_on_uneven_times() -> None:
     np.testing.assert_allclose(out.actions.sum(axis=0) / fps, (actions * durations[:, None]).sum(axis=0), atol=1e-4)
 
 
-def test_upsampling_repeats_nearest_frames() -> None:
+def test_upsampling_is_refused_unless_repeats_are_asked_for() -> None:
     clip = make_clip(np.arange(5) / 5.0, np.tile([3.0, 0.0], (5, 1)))
-    out = resample(clip, 10.0)
+    with pytest.raises(UpsamplingError, match=r"5 Hz clip to fps=10: upsampling would repeat frames.*fps <= 5"):
+        resample(clip, 10.0)
+    out = resample(clip, 10.0, allow_repeats=True)
     assert source_index(out) == [0, 0, 1, 1, 2, 2, 3, 3, 4]  # ties go to the earlier frame
+    assert out.meta["repeated_frames"] == 4
     np.testing.assert_allclose(out.actions[:, 0], 3.0, rtol=1e-6)
 
 

@@ -45,7 +45,19 @@ def _steer_actions(batch: int, t: int) -> np.ndarray:
     return np.stack([0.3 * np.sin(phase), np.full(batch, -0.2)], axis=1).astype(np.float32)
 
 
-def env_steps_per_s(env_kwargs: dict, steps: int, warmup: int = 3) -> tuple[float, float]:
+def _best_rate(step: Callable[[int], None], steps: int, repeats: int, desc: str) -> float:
+    """Best of ``repeats`` timed runs of ``steps`` calls, in calls/s (the machine is shared: the best run is
+    the one least disturbed by other load)."""
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for t in tqdm(range(steps), desc=desc, unit="step", leave=False):
+            step(t)
+        best = max(best, steps / (time.perf_counter() - t0))
+    return best
+
+
+def env_steps_per_s(env_kwargs: dict, steps: int, warmup: int = 3, repeats: int = 3) -> tuple[float, float]:
     """Single-env steps/s and the FLOPs of one step (counted on a step after the warm-up)."""
     env = WorldDreamerDriveEnv(**env_kwargs)
     env.reset(seed=0)
@@ -54,25 +66,23 @@ def env_steps_per_s(env_kwargs: dict, steps: int, warmup: int = 3) -> tuple[floa
     with FlopCounterMode(display=False) as fc:
         env.step(_steer_actions(1, 0)[0])
     flops = float(fc.get_total_flops())
-    t0 = time.perf_counter()
-    for t in tqdm(range(steps), desc="env b1", unit="step", leave=False):
+
+    def step(t: int) -> None:
         _, _, term, trunc, _ = env.step(_steer_actions(1, t)[0])
         if term or trunc:
             env.reset()
-    return steps / (time.perf_counter() - t0), flops
+
+    return _best_rate(step, steps, repeats, "env b1"), flops
 
 
-def vector_frames_per_s(env_kwargs: dict, batch: int, steps: int, warmup: int = 2) -> float:
+def vector_frames_per_s(env_kwargs: dict, batch: int, steps: int, warmup: int = 2, repeats: int = 2) -> float:
     venv = WorldDreamerDriveVectorEnv(num_envs=batch, **env_kwargs)
     venv.reset(seed=0)
     for t in range(warmup):
         venv.step(_steer_actions(batch, t))
-    t0 = time.perf_counter()
-    for t in tqdm(range(steps), desc=f"vector b{batch}", unit="step", leave=False):
-        venv.step(_steer_actions(batch, t))
-    fps = batch * steps / (time.perf_counter() - t0)
+    rate = _best_rate(lambda t: venv.step(_steer_actions(batch, t)), steps, repeats, f"vector b{batch}")
     venv.close()
-    return fps
+    return batch * rate
 
 
 def _context(wm: WorldModel, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,20 +180,39 @@ def decoding_speedups(wm: WorldModel, context: int, frames: int = 4) -> dict[str
 
 
 def run_world_model_benchmark(
-    checkpoint: str | None = None, steps: int = 60, batches: tuple[int, ...] = (4, 16, 64), threads: int | None = None
+    checkpoint: str | None = None,
+    steps: int = 60,
+    batches: tuple[int, ...] = (4, 8, 16, 32, 64),
+    threads: int | None = None,
+    step_counts: tuple[int, ...] = (1, 2, 4, 8),
 ) -> dict[str, Any]:
+    """Every speed figure of the dream on this machine (see the module docstring); the envs run with the
+    checkpoint's sampler (``env_sampler``), and ``env_steps_per_s_b1_by_steps`` repeats the b1 measurement at
+    other MaskGIT step counts."""
     if threads:
         torch.set_num_threads(threads)
     kwargs = {"checkpoint": checkpoint, "device": "cpu"}
     wm = WorldModel.load(checkpoint, device="cpu")
+    sampler = wm.sampler()
     result: dict[str, Any] = {"checkpoint": checkpoint or "default", "resolution": list(wm.resolution),
-                              "torch_threads": torch.get_num_threads(), "sampling_steps": SamplerConfig().steps,
+                              "torch_threads": torch.get_num_threads(), "sampling_steps": sampler.steps,
                               "context_frames": wm.stpt.cfg.context_frames,
-                              "env_sampler": dataclasses.asdict(wm.sampler())}  # fmt: skip  # the envs' decoding
+                              "env_sampler": dataclasses.asdict(sampler)}  # fmt: skip  # the envs' decoding
     result["matmul_gflops"] = matmul_gflops()
     sps, flops = env_steps_per_s(kwargs, steps)
     result["env_steps_per_s_b1"] = sps
     result["flops_per_frame"] = flops
+    result["env_steps_per_s_b1_by_steps"] = {
+        str(n): sps if n == sampler.steps else env_steps_per_s({**kwargs, "sampling_steps": n}, steps)[0]
+        for n in step_counts
+    }
+    threads_now = torch.get_num_threads()
+    by_threads = {}
+    for n in sorted({1, max(1, threads_now // 2), threads_now}):  # does b1 want every core? (tiny ops: maybe not)
+        torch.set_num_threads(n)
+        by_threads[str(n)] = sps if n == threads_now else env_steps_per_s(kwargs, steps)[0]
+    torch.set_num_threads(threads_now)
+    result["env_steps_per_s_b1_by_threads"] = by_threads
     for b in batches:
         result[f"env_frames_per_s_b{b}"] = vector_frames_per_s(kwargs, b, max(4, steps * 4 // b))
     best_b, best = max(((1, sps), *((b, result[f"env_frames_per_s_b{b}"]) for b in batches)), key=lambda x: x[1])
@@ -194,11 +223,9 @@ def run_world_model_benchmark(
     result.update(decoding_speedups(wm, context=wm.stpt.cfg.context_frames))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["goals"] = {
-        "env_steps_per_s_b1 >= 15": result["env_steps_per_s_b1"] >= 15,
-        "best throughput >= 3x b1": result["throughput_vs_b1"] >= 3,
+        "env_steps_per_s_b1 >= 30": result["env_steps_per_s_b1"] >= 30,
+        "best env_frames_per_s >= 60": best >= 60,
         "mfu >= 0.4": result["mfu"] >= 0.4,
-        "maskgit_vs_ar_speedup >= 5": result["maskgit_vs_ar_speedup"] >= 5,
-        "kv_cache_speedup >= 3": result["kv_cache_speedup"] >= 3,
         "peak_rss_mb < 1500": result["peak_rss_mb"] < 1500,
     }
     return result

@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one verb; bad input is one clear line on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):  # every heavy verb takes --threads
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:

@@ -36,7 +36,7 @@ def cmd_data_sim(args: argparse.Namespace) -> int:
     cfg = _sim_config(args)
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     t0 = time.perf_counter()
-    with tqdm(total=len(seeds), desc="episodes", unit="ep") as bar:
+    with tqdm(total=len(seeds), desc="episodes", unit="ep", disable=None) as bar:  # None: none without a terminal
         clips = record_episodes(cfg, seeds, args.steps, progress=bar.update)
         if args.format == "shards":
             episodes = write_shards(clips, args.out, cfg)
@@ -66,7 +66,7 @@ def cmd_data_tokenize(args: argparse.Namespace) -> int:
 
         c = tokenizer.cfg
         camera = CameraModel.from_hfov(c.width, c.height, args.hfov, args.camera_height, args.camera_pitch, 1.5)
-    with tqdm(desc="clips", unit="clip") as bar:
+    with tqdm(desc="clips", unit="clip", disable=None) as bar:  # None: no bar when not a terminal
         episodes = tokenize_source(
             tokenizer, args.data, args.out, str(args.checkpoint), fps=args.fps, progress=bar.update,
             proposals=args.proposals, camera=camera,
@@ -93,9 +93,20 @@ def _add_sim(data: argparse._SubParsersAction) -> None:
 def _add_tokenize(data: argparse._SubParsersAction) -> None:
     tk = data.add_parser("tokenize", help="encode a clip source into token shards for world-model training")
     tk.add_argument("--checkpoint", required=True, help="checkpoint directory with a tokenizer")
-    tk.add_argument("--data", required=True, help="clip source spec")
+    tk.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        help="clip source spec (repeat the flag or give a comma list: all clips go into --out)",
+    )
     tk.add_argument("--out", required=True, help="output directory")
-    tk.add_argument("--fps", type=float, default=None, help="resample clips to this frame rate first")
+    tk.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="resample clips to this frame rate first (at most their own rate: upsampling is refused)",
+    )
+    tk.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     tk.add_argument("--proposals", action="store_true", help="also store every frame's warp proposal (warp training)")
     tk.add_argument("--hfov", type=float, default=None,
                     help="assumed horizontal field of view [deg] for clips without a camera in their meta")  # fmt: skip

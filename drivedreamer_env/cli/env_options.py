@@ -48,7 +48,9 @@ def add_env_options(p: argparse.ArgumentParser) -> None:
     """The model, sampler and seed flags every env verb takes."""
     p.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped model)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--sampling-steps", type=int, default=8, help="MaskGIT steps per frame")
+    p.add_argument(
+        "--sampling-steps", type=int, default=None, help="MaskGIT steps per frame (default: the checkpoint's)"
+    )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale")
     add_decoding_options(p)

@@ -1,4 +1,5 @@
-"""``drivedreamer eval <tokenizer|world-model>``: evaluate a checkpoint and write the result JSON (+ images)."""
+"""``drivedreamer eval <tokenizer|world-model|planners>``: evaluate a checkpoint (or planners in closed loop) and
+write the result JSON (+ images)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def _add_tokenizer(ev: argparse._SubParsersAction) -> None:
     etok.add_argument("--data", required=True, help="clip source of held-out frames")
     etok.add_argument("--out", required=True, help="result JSON (a side-by-side PNG is written next to it)")
     etok.add_argument("--max-frames", type=int, default=2000, help="frames to evaluate")
+    etok.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     etok.set_defaults(func=cmd_eval_tokenizer)
 
 
@@ -67,14 +69,74 @@ def _add_world_model(ev: argparse._SubParsersAction) -> None:
     ewm.add_argument("--context", type=int, default=4, help="real frames given (with --data)")
     ewm.add_argument("--horizon", type=int, default=8, help="frames dreamed after them (with --data)")
     ewm.add_argument("--max-windows", type=int, default=64, help="windows evaluated (with --data)")
+    ewm.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ewm.set_defaults(func=cmd_eval_world_model)
 
 
+def cmd_eval_planners(args: argparse.Namespace) -> int:
+    """Closed-loop planner evaluation in the dream, checked against the simulator (``drivedreamer_env.planning``)."""
+    import shlex
+    import sys
+    import time
+
+    import torch
+
+    from drivedreamer_env.planning.evaluate import evaluate_planners
+    from drivedreamer_env.planning.registry import parse_planners
+    from drivedreamer_env.planning.report import markdown_table, write_results
+    from drivedreamer_env.planning.starts import START_SEED0
+    from drivedreamer_env.provenance import environment
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
+    dream = {k: v for k, v in {"checkpoint": args.checkpoint, "device": args.device,
+             "sampling_steps": args.sampling_steps, "decoding": args.decoding,
+             "warp_remask": args.warp_remask}.items() if v is not None}  # fmt: skip
+    t0 = time.perf_counter()
+    result = evaluate_planners(parse_planners(args.planners), starts=args.starts, steps=args.steps, worlds=worlds,
+                               seed=args.seed, dream=dream, batch=args.batch)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    settings = {"starts": args.starts, "steps": args.steps, "worlds": ",".join(worlds), "seed": args.seed,
+                "start seeds": f"{START_SEED0}-{START_SEED0 + args.starts - 1}", **dream,
+                "seconds": round(seconds, 1)}  # fmt: skip
+    device = "cpu" if dream.get("device", "auto") == "auto" else dream["device"]
+    run = {"command": " ".join(shlex.quote(a) for a in ["drivedreamer", *sys.argv[1:]]), "settings": settings,
+           "environment": environment(device)}  # fmt: skip
+    paths = write_results(result, args.out, run)
+    print(markdown_table(result))
+    print(f"{seconds:.0f} s; wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _add_planners(ev: argparse._SubParsersAction) -> None:
+    from drivedreamer_env.cli.env_options import add_decoding_options
+
+    ep = ev.add_parser(
+        "planners", help="closed-loop planner scores in the dream and the simulator, and their agreement"
+    )
+    ep.add_argument("--planners", default="all",
+                    help="all, or a comma list of baseline names, module:Class, checkpoint dirs, SB3 .zip")  # fmt: skip
+    ep.add_argument("--starts", type=int, default=16, help="held-out simulator starts (seeds from 300,000)")
+    ep.add_argument("--steps", type=int, default=100, help="steps per episode (10 Hz)")
+    ep.add_argument("--worlds", default="dream,sim", help="dream, sim or both")
+    ep.add_argument("--out", required=True, help="result JSON (.md, .png and _episodes.json are written next to it)")
+    ep.add_argument("--seed", type=int, default=0, help="seeds the planners' randomness and the dream's sampler")
+    ep.add_argument("--batch", type=int, default=64, help="dream rows stepped as one batch")
+    ep.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped model)")
+    ep.add_argument("--device", default=None, help="auto, cpu or cuda")
+    ep.add_argument("--sampling-steps", type=int, default=None, help="MaskGIT steps per frame (default: checkpoint's)")
+    add_decoding_options(ep)
+    ep.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ep.set_defaults(func=cmd_eval_planners)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``eval`` and its ``tokenizer``, ``world-model`` and ``policy`` sub-verbs."""
+    """Register ``eval`` and its ``tokenizer``, ``world-model``, ``planners`` and ``policy`` sub-verbs."""
     from drivedreamer_env.cli import policy
 
     ev = sub.add_parser("eval", help="evaluate a model").add_subparsers(dest="what", required=True)
     _add_tokenizer(ev)
     _add_world_model(ev)
+    _add_planners(ev)
     policy.add_eval_parser(ev)

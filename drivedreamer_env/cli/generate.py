@@ -137,5 +137,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--sample-seed", type=int, default=0, help="seed of the sampler")
     g.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped model)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     g.add_argument("--out", default="outputs/generate", help="output directory")
     g.set_defaults(func=cmd_generate)

@@ -1,6 +1,7 @@
-"""``drivedreamer train <tokenizer|world-model>``: train, resume or fine-tune a model (Lightning, imported lazily).
+"""``drivedreamer train <tokenizer|world-model|planner>``: train, resume or fine-tune a model (Lightning, imported
+lazily).
 
-Both verbs load a training config YAML and apply the same command-line overrides (steps, wall-clock budget,
+Every verb loads a training config YAML and apply the same command-line overrides (steps, wall-clock budget,
 batch size, threads and the Lightning Trainer's accelerator / devices / strategy / precision / nodes).
 """
 
@@ -10,6 +11,7 @@ import argparse
 from pathlib import Path
 
 FINETUNE_CONFIG = "configs/world_model/finetune.yaml"  # `train world-model --init` without --config
+PLANNER_CONFIG = "configs/planner/bc.yaml"
 TRAINER_OVERRIDES = ("accelerator", "devices", "strategy", "precision", "num_nodes")
 REPO_ROOT = Path(__file__).resolve().parents[2]  # where configs/ lives in a source checkout
 
@@ -33,6 +35,9 @@ def _train_config(cls, args: argparse.Namespace):
             setattr(cfg, name, value)
     if args.max_minutes is not None:
         cfg.max_minutes = args.max_minutes
+    for name in ("val_fraction", "log_every"):
+        if getattr(args, name, None) is not None:
+            setattr(cfg, name, getattr(args, name))
     if args.threads:
         torch.set_num_threads(args.threads)
     return cfg
@@ -66,6 +71,22 @@ def cmd_train_world_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_planner(args: argparse.Namespace) -> int:
+    """Record simulator demonstrations and train the behaviour-cloning planner on them."""
+    from drivedreamer_env.planning.bc import DEMO_SEED0, record_demonstrations
+    from drivedreamer_env.training.planner_module import PlannerTrainConfig, train_planner
+
+    if args.config is None:
+        repo_config = REPO_ROOT / PLANNER_CONFIG
+        args.config = str(repo_config if repo_config.is_file() else PLANNER_CONFIG)
+    cfg = _train_config(PlannerTrainConfig, args)
+    demos = record_demonstrations(args.episodes, args.episode_steps, noise=args.noise)
+    data = (f"simulator demonstrations: {args.episodes} episodes x {args.episode_steps} steps from seed "
+            f"{DEMO_SEED0}, oracle steering noise {args.noise} ({len(demos)} frames)")  # fmt: skip
+    print(train_planner(cfg, demos, args.out, data, fast_dev_run=args.fast_dev_run))
+    return 0
+
+
 def _add_train_overrides(p: argparse.ArgumentParser) -> None:
     """The overrides every `train` verb takes (applied by ``_train_config``)."""
     p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
@@ -73,6 +94,18 @@ def _add_train_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--fast-dev-run", action="store_true", help="one batch of train and val, nothing saved")
     p.add_argument("--batch-size", type=int, default=None, help="override the config's batch_size (per device)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of the windows held out for validation, from every clip's tail (default 0.05)",
+    )
+    p.add_argument(
+        "--log-every",
+        type=int,
+        default=None,
+        help="steps between progress lines (when stdout is not a terminal) and loss-curve rows (default 50)",
+    )
     trainer = p.add_argument_group("Lightning Trainer overrides (e.g. --trainer.devices 8 --trainer.strategy ddp)")
     trainer.add_argument("--trainer.accelerator", dest="trainer_accelerator", default=None, help="cpu, gpu, auto")
     trainer.add_argument("--trainer.devices", dest="trainer_devices", type=int, default=None, help="devices per node")
@@ -84,7 +117,13 @@ def _add_train_overrides(p: argparse.ArgumentParser) -> None:
 def _add_tokenizer(train: argparse._SubParsersAction) -> None:
     tok = train.add_parser("tokenizer", help="train the visual tokenizer (resumes from --out)")
     tok.add_argument("--config", required=True, help="configs/tokenizer/<size>.yaml")
-    tok.add_argument("--data", required=True, help="clip source: sim:DIR, video:PATH, a shard dir or a frame folder")
+    tok.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        help="clip source: sim:DIR, video:PATH, a shard dir or a "
+        "frame folder; repeat the flag or give a comma list for several, SPEC@W weights their share",
+    )
     tok.add_argument("--out", default="outputs/tokenizer", help="checkpoint directory (resumed if it has state)")
     _add_train_overrides(tok)
     tok.set_defaults(func=cmd_train_tokenizer)
@@ -98,8 +137,9 @@ def _add_world_model(train: argparse._SubParsersAction) -> None:
         "always comes from the --init checkpoint)",
     )  # fmt: skip
     wm.add_argument(
-        "--data", required=True,
-        help="token shards (tokens:DIR or DIR from `drivedreamer data tokenize`), or with --init a clip source such "
+        "--data", required=True, action="append",
+        help="(repeatable, or a comma list; SPEC@W weights a source's share) token shards (tokens:DIR or DIR from "
+        "`drivedreamer data tokenize`), or with --init a clip source such "
         "as nuscenes:DIR (from `drivedreamer data nuscenes`), encoded once with the --init tokenizer and cached",
     )  # fmt: skip
     wm.add_argument("--out", default="outputs/world_model", help="checkpoint directory (resumed if it has state)")
@@ -113,11 +153,23 @@ def _add_world_model(train: argparse._SubParsersAction) -> None:
     wm.set_defaults(func=cmd_train_world_model)
 
 
+def _add_planner(train: argparse._SubParsersAction) -> None:
+    pl = train.add_parser("planner", help="behaviour-cloning planner on simulator demonstrations (resumes from --out)")
+    pl.add_argument("--config", default=None, help=f"PlannerTrainConfig YAML (default {PLANNER_CONFIG})")
+    pl.add_argument("--out", default="outputs/planner_bc", help="checkpoint directory (resumed if it has state)")
+    pl.add_argument("--episodes", type=int, default=150, help="demonstration episodes (simulator seeds from 20,000)")
+    pl.add_argument("--episode-steps", type=int, default=100, help="steps per demonstration episode")
+    pl.add_argument("--noise", type=float, default=0.2, help="steering noise of the demonstrating oracle")
+    _add_train_overrides(pl)
+    pl.set_defaults(func=cmd_train_planner)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``train`` and its ``tokenizer``, ``world-model`` and ``policy`` sub-verbs."""
+    """Register ``train`` and its ``tokenizer``, ``world-model``, ``planner`` and ``policy`` sub-verbs."""
     from drivedreamer_env.cli import policy
 
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
     _add_tokenizer(train)
     _add_world_model(train)
+    _add_planner(train)
     policy.add_train_parser(train)

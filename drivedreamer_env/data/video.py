@@ -12,8 +12,13 @@ Action CSV (header row; one row per sample; extra columns are ignored)::
 through the kinematic bicycle model of the source's :class:`VehicleGeometry`.
 
 Frame times: when the CSV has exactly one row per frame its timestamps are the frame times; otherwise frame
-``i`` is at ``t_csv[0] + i / fps`` (``0 + i / fps`` without a CSV) and the CSV actions are linearly
-interpolated onto the frame times (held at the first/last row outside the CSV's span).
+``i`` is at ``t_csv[0] + i / rate`` (``0 + i / rate`` without a CSV), where ``rate`` is the video's own frame
+rate (or ``fps`` for a folder of frames), and the CSV actions are linearly interpolated onto the frame times
+(held at the first/last row outside the CSV's span).
+
+Then, in this order: ``start`` / ``end`` cut the clip (frame indices, or seconds from the first frame with an
+``s`` suffix), and ``fps`` resamples it (:func:`~drivedreamer_env.data.windowing.resample`: nearest frames,
+actions averaged over each new step; a rate above the source's is refused rather than repeating frames).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from drivedreamer_env.data.clip import Clip
+from drivedreamer_env.data.windowing import UpsamplingError, resample
 from drivedreamer_env.units import (
     VehicleGeometry,
     deg_to_rad,
@@ -247,6 +253,53 @@ def _read_video(path: Path, max_side: int | None) -> _Decoded:
     return out
 
 
+@dataclass(frozen=True)
+class Bound:
+    """One end of a frame range: a source frame index, or seconds from the clip's first frame."""
+
+    value: float
+    seconds: bool
+
+    @classmethod
+    def parse(cls, name: str, text: str | int | float | None) -> Bound | None:
+        """``"180"`` (frame 180), ``"18s"`` / ``"18.5s"`` (seconds), an int (frames); None passes through.
+
+        Raises:
+            VideoSourceError: anything else, or a negative value.
+        """
+        if text is None:
+            return None
+        if isinstance(text, int | float) and not isinstance(text, bool):
+            text = str(text)
+        raw = str(text).strip()
+        seconds = raw.endswith("s")
+        number = raw[:-1] if seconds else raw
+        try:
+            value = float(number) if seconds else int(number)
+        except ValueError:
+            raise VideoSourceError(
+                f"{name}={text!r}: expected a frame index (e.g. {name}=180) or seconds (e.g. {name}=18s)"
+            ) from None
+        if value < 0:
+            raise VideoSourceError(f"{name}={text!r} is negative; frames and seconds count from the clip's start")
+        return cls(float(value), seconds)
+
+    def __str__(self) -> str:
+        return f"{self.value:g}s" if self.seconds else f"frame {int(self.value)}"
+
+
+def _select(times: np.ndarray, indices: np.ndarray, start: Bound | None, end: Bound | None) -> np.ndarray:
+    """Boolean mask of the kept frames in ``[start, end)`` (source frame indices or seconds from frame 0)."""
+    keep = np.ones(len(times), dtype=bool)
+    for bound, is_start in ((start, True), (end, False)):
+        if bound is None:
+            continue
+        position = times - times[0] if bound.seconds else indices
+        threshold = bound.value - (1e-9 if bound.seconds else 0.0)  # 18s keeps a frame stamped 18.0 s
+        keep &= position >= threshold if is_start else position < threshold
+    return keep
+
+
 class VideoSource:
     """Clip source over one video file or one folder of frame images; yields a single clip for all of it.
 
@@ -255,11 +308,14 @@ class VideoSource:
             (sorted naturally by name: ``2.png`` before ``10.png``).
         actions_csv: optional per-frame action CSV (see the module docstring). Without it the actions are
             zeros and ``meta["has_actions"]`` is False.
-        fps: frame rate [Hz] for frame times when the CSV does not have one row per frame. Overrides the
-            video's own frame rate; required for a folder without such a CSV.
-        geometry: bicycle-model parameters for steering-angle columns.
+        fps: frame rate of the clip [Hz]. For a folder without a one-row-per-frame CSV it is the folder's frame
+            rate (required there); otherwise the clip is resampled to it (below the source's rate only).
+        geometry: bicycle-model parameters for steering-angle columns (``wheelbase_m`` in particular).
         max_side: if given, frames whose longer side exceeds it [px] are shrunk while decoding (aspect
             ratio kept, so fractional crops later still apply) to bound memory on long, large videos.
+        start, end: keep only frames in ``[start, end)``: source frame indices (``180``) or seconds from the
+            first frame (``"18s"``), applied before resampling.
+        text: the clip's caption.
 
     Undecodable frames (a corrupt image; frames a corrupt or truncated video loses, counted against the
     container's duration) are skipped, leaving a gap in time; their count is warned about and stored in
@@ -274,6 +330,9 @@ class VideoSource:
         geometry: VehicleGeometry = VehicleGeometry(),  # noqa: B008 (frozen dataclass)
         *,
         max_side: int | None = None,
+        start: str | int | None = None,
+        end: str | int | None = None,
+        text: str = "",
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -281,6 +340,10 @@ class VideoSource:
         if fps is not None and not fps > 0:
             raise VideoSourceError(f"fps must be positive, got {fps}")
         self.fps = None if fps is None else float(fps)
+        self.start, self.end = Bound.parse("start", start), Bound.parse("end", end)
+        if self.start and self.end and self.start.seconds == self.end.seconds and self.end.value <= self.start.value:
+            raise VideoSourceError(f"{self.path}: end ({self.end}) must come after start ({self.start})")
+        self.text = text
         self.geometry = geometry
         self.max_side = max_side
         self.actions_csv = None if actions_csv is None else Path(actions_csv)
@@ -311,7 +374,7 @@ class VideoSource:
         indices = np.asarray(decoded.indices)
         if self.actions is not None and self._csv_matches(decoded.total):
             return self.actions.timestamps_s[indices], "csv"
-        rate = self.fps or decoded.native_fps
+        rate = (decoded.native_fps or self.fps) if self.image_files is None else self.fps
         if rate is None:
             raise VideoSourceError(
                 f"{self.path}: the video reports no frame rate; pass fps=... or an action CSV with "
@@ -338,10 +401,12 @@ class VideoSource:
         Returns:
             A clip with RGB uint8 frames ``(T, H, W, 3)``, timestamps [s], actions ``(T, 2)``
             ``[speed m/s, yaw_rate rad/s]`` and ``meta`` keys ``source="video"``, ``path``, ``scene``,
-            ``has_actions``, ``skipped_frames``, ``frame_times`` ("csv" or "fps").
+            ``has_actions``, ``skipped_frames``, ``frame_times`` ("csv" or "fps"), ``start_frame`` (the
+            first kept source frame) and, when resampled, ``resampled_fps``.
 
         Raises:
-            VideoSourceError: no frame decodes, or the frame rate is unknown.
+            VideoSourceError: no frame decodes, the frame rate is unknown, ``start`` / ``end`` select no frame,
+                or ``fps`` is above the source's frame rate.
         """
         decoded = self._decode()
         if not decoded.frames:
@@ -360,6 +425,13 @@ class VideoSource:
                 f"{self.path}: skipped {decoded.skipped} undecodable frame(s): {decoded.notes[:5]}",
                 stacklevel=2,
             )
+        frames, indices = np.stack(decoded.frames), np.asarray(decoded.indices)
+        keep = _select(times, indices, self.start, self.end)
+        if not keep.any():
+            span = f"frames 0-{decoded.total - 1}, {times[-1] - times[0]:.2f} s"
+            raise VideoSourceError(
+                f"{self.path}: start={self.start} end={self.end} selects no frame of this clip ({span})"
+            )
         meta = {
             "source": "video",
             "path": str(self.path),
@@ -367,5 +439,12 @@ class VideoSource:
             "has_actions": self.actions is not None,
             "skipped_frames": decoded.skipped,
             "frame_times": timing,
+            "start_frame": int(indices[keep][0]),
         }
-        return Clip(np.stack(decoded.frames), times, actions, "", meta)
+        clip = Clip(frames[keep], times[keep], actions[keep], self.text, meta)
+        if self.fps is not None and not (timing == "fps" and self.image_files is not None):
+            try:
+                clip = resample(clip, self.fps)
+            except UpsamplingError as err:
+                raise VideoSourceError(f"{self.path}: {err}") from None
+        return clip

@@ -1,12 +1,15 @@
 """Training windows: resample a clip to a fixed frame rate, crop/resize its frames, cut fixed-length windows.
 
-Resampling uses the real timestamps. A target frame is the nearest source frame in time, so asking for a
-higher frame rate than the source's repeats frames (no image interpolation); the actions are exact time
-averages of the source's piecewise-constant actions either way.
+Resampling uses the real timestamps. A target frame is the nearest source frame in time (no image
+interpolation), so a frame rate above the source's is refused unless the caller asks for repeated frames
+(``allow_repeats``); the actions are exact time averages of the source's piecewise-constant actions over each
+new step either way. Uneven source timing can still map two target times onto one frame when downsampling: such
+repeats are counted in ``meta["repeated_frames"]`` and warned about.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -94,20 +97,37 @@ def _integral(source_t: np.ndarray, values_TC: np.ndarray, query_t: np.ndarray) 
     return cumulative_TC[i] + values_TC[i] * (query_t - source_t[i])[:, None]
 
 
-def resample(clip: Clip, fps: float) -> Clip:
+UPSAMPLE_TOLERANCE = 0.01  # a target rate this far above the source's mean rate still counts as "the same"
+
+
+class UpsamplingError(ValueError):
+    """A clip was asked for a frame rate above its own: nearest-frame resampling would repeat frames."""
+
+
+def resample(clip: Clip, fps: float, allow_repeats: bool = False) -> Clip:
     """Resample ``clip`` onto the regular times ``t0, t0 + 1/fps, ...`` that fall within it.
 
     Args:
         clip: any clip (timestamps may be uneven).
-        fps: target frame rate [Hz]. Above the source's rate, frames repeat (nearest frame).
+        fps: target frame rate [Hz].
+        allow_repeats: accept a rate above the source's mean rate, where frames repeat (nearest frame).
 
     Returns:
         A clip whose frames, per-frame ``meta["labels"]`` and ``meta["poses"]`` are those of the nearest
         source frame, whose timestamps are the target times [s], and whose action k is the exact time average
         of the source actions over ``[t_k, t_k + 1/fps]`` (the source's last action holds past its end).
+        ``meta["repeated_frames"]`` counts target frames that show the same source frame as the one before.
+
+    Raises:
+        UpsamplingError: ``fps`` is above the clip's mean frame rate and ``allow_repeats`` is False.
     """
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    if not allow_repeats and len(clip) > 1 and fps > clip.fps * (1 + UPSAMPLE_TOLERANCE):
+        raise UpsamplingError(
+            f"cannot resample a {clip.fps:.3g} Hz clip to fps={fps:g}: upsampling would repeat frames (frames "
+            f"are not interpolated); give fps <= {clip.fps:.3g}, or leave fps out to keep the source's frames"
+        )
     source_t = clip.timestamps
     n = int(np.floor((source_t[-1] - source_t[0]) * fps + 1e-6)) + 1
     target_t = source_t[0] + np.arange(n) / fps
@@ -118,6 +138,15 @@ def resample(clip: Clip, fps: float) -> Clip:
     meta = dict(clip.meta)
     meta.pop("start_index", None)  # indices into the source frame grid mean nothing on the new grid
     meta["resampled_fps"] = float(fps)
+    repeats = int(np.sum(np.diff(nearest) == 0))
+    meta["repeated_frames"] = repeats
+    if repeats and not allow_repeats:
+        worst = float(np.max(np.diff(source_t)))
+        warnings.warn(
+            f"resampling to {fps:g} Hz repeats {repeats} of {n} frames: the source's uneven steps (up to "
+            f"{worst:.3f} s) exceed 1/fps = {1 / fps:.3f} s there; a lower fps avoids it",
+            stacklevel=2,
+        )
     if "labels" in meta:
         meta["labels"] = {k: np.asarray(v)[nearest] for k, v in meta["labels"].items()}
     if "poses" in meta:

@@ -31,7 +31,8 @@ class DreamConfig:
     Attributes:
         checkpoint: world-model directory; None = the shipped ``data/checkpoints/default``.
         device: "auto", "cpu" or "cuda".
-        sampling_steps: MaskGIT decoding steps per frame.
+        sampling_steps: MaskGIT decoding steps per frame; None = the checkpoint's (its ``config.json`` ``sampler``,
+            else 8).
         temperature: MaskGIT sampling temperature.
         guidance_scale: classifier-free guidance scale (1.0 = none).
         decoding: "plain" or "warp" (warp-then-refine, :mod:`drivedreamer_env.models.dream`); None = what the
@@ -50,7 +51,7 @@ class DreamConfig:
 
     checkpoint: str | None = None
     device: str = "auto"
-    sampling_steps: int = 8
+    sampling_steps: int | None = None
     temperature: float = 1.0
     guidance_scale: float = 1.0
     decoding: str | None = None
@@ -71,7 +72,7 @@ class DreamConfig:
         if not isinstance(self.reward, RewardConfig):
             raise TypeError(f"reward must be a RewardConfig, got {type(self.reward).__name__}")
         self.checkpoint = None if self.checkpoint is None else str(self.checkpoint)
-        self.sampling_steps = int(self.sampling_steps)
+        self.sampling_steps = None if self.sampling_steps is None else int(self.sampling_steps)
         self.temperature = float(self.temperature)
         self.guidance_scale = float(self.guidance_scale)
         self.context_frames = int(self.context_frames) if self.context_frames else None

@@ -7,6 +7,7 @@ environment's context are completed by the world model itself (image-to-video wi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,11 @@ def make_start(
     """A :class:`Start` from the forms ``start=`` / ``reset(options=...)`` accept.
 
     ``spec``: None (a simulator scene with a seed drawn from ``np_random``), an int seed, a scenario dict, a
-    :class:`Clip`, or an image (uint8 array or file path). ``text`` overrides the caption.
+    :class:`Clip`, an image (uint8 array or file path), or a :class:`Start` (used as it is). ``text`` overrides
+    the caption.
     """
+    if isinstance(spec, Start):  # prepared by the caller (e.g. shared with a simulator run); never mutated
+        return spec if text is None else dataclasses.replace(spec, text=text)
     if spec is None or isinstance(spec, (int, np.integer)):
         seed = int(np_random.integers(0, 2**31 - 1)) if spec is None else int(spec)
         start = sim_start({"seed": seed}, resolution, context_frames)
@@ -163,8 +167,8 @@ def make_start(
         start = image_start(spec, text or "")
     else:
         raise TypeError(
-            f"start must be None, a seed (int), a scenario dict {list(SCENARIO_KEYS)}, a Clip, or an image "
-            f"(uint8 (H, W, 3) array or file path); got {type(spec).__name__}"
+            f"start must be None, a seed (int), a scenario dict {list(SCENARIO_KEYS)}, a Clip, an image "
+            f"(uint8 (H, W, 3) array or file path) or a Start; got {type(spec).__name__}"
         )
     if text is not None:
         start.text = text

@@ -147,9 +147,9 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
 
     Args:
         config: the full :class:`~drivedreamer_env.envs.config.DreamConfig` (default ``DreamConfig()``).
-        **kwargs: its fields, applied over ``config``: ``checkpoint``, ``device``, ``sampling_steps`` (8),
-            ``temperature``, ``guidance_scale``, ``context_frames``, ``start`` (see the module docstring),
-            ``text``, ``observation``, ``reward`` or ``reward_weights`` (overrides of its fields),
+        **kwargs: its fields, applied over ``config``: ``checkpoint``, ``device``, ``sampling_steps`` (default:
+            the checkpoint's), ``temperature``, ``guidance_scale``, ``context_frames``, ``start`` (see the module
+            docstring), ``text``, ``observation``, ``reward`` or ``reward_weights`` (overrides of its fields),
             ``max_episode_steps`` (``gym.make`` applies its own TimeLimit instead), ``render_mode``
             ("rgb_array": upscaled frame with HUD, "human": pygame window). An unknown key is an error.
     """
@@ -248,6 +248,9 @@ class WorldDreamerDriveEnv(_DreamSettings, gym.Env):
 class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
     """``num_envs`` dreams stepped as one batch (``gym.make_vec("WorldDreamerDrive-v0", num_envs=N)``).
 
+    ``reset(options={"start": [spec_0, ..., spec_N-1]})`` gives every sub-env its own start (any form a single
+    env takes, or a prepared :class:`~drivedreamer_env.envs.starts.Start`).
+
     Takes ``config`` and the keyword arguments of :class:`WorldDreamerDriveEnv` (``max_episode_steps``
     defaults to 400 when no config is given) plus ``num_envs`` and ``autoreset_mode``
     ("next_step", the Gymnasium default, "same_step" or "disabled"), implemented as Gymnasium 1.x specifies:
@@ -287,7 +290,12 @@ class WorldDreamerDriveVectorEnv(_DreamSettings, VectorEnv):
     def _restart(self, rows: list[int], options: dict | None) -> None:
         spec, text = _start_from_options(options, self.config.start)
         text = text if text is not None else self.config.text
-        starts = [self._make_start(spec, text, self._rngs[i]) for i in rows]
+        if isinstance(spec, (list, tuple)):  # one start per sub-env; a masked reset uses the rows' own
+            if len(spec) != self.num_envs:
+                raise ValueError(f"a list of starts needs one per sub-env ({self.num_envs}), got {len(spec)}")
+            starts = [self._make_start(spec[i], text, self._rngs[i]) for i in rows]
+        else:
+            starts = [self._make_start(spec, text, self._rngs[i]) for i in rows]
         seeds = [int(self._rngs[i].integers(0, 2**63 - 1)) for i in rows]
         self.core.start_rows(rows, starts, seeds)
         self._done[rows] = False

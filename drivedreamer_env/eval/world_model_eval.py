@@ -127,7 +127,8 @@ def evaluate_world_model(
     Returns:
         The result written to ``out``: run settings (``checkpoint``, ``episodes``, ``context``, ``horizon``,
         ``sampler``, ``seeds``), :meth:`Fidelity.to_json`, :meth:`Controllability.to_json`,
-        :meth:`TextControl.to_json`, ``goals`` and ``environment``.
+        :meth:`TextControl.to_json` (the text-to-video task at its own 8 MaskGIT steps), ``goals`` and
+        ``environment``.
     """
     wm = WorldModel.load(checkpoint, device=device)
     sampler = resolve_sampler(wm, sampler)
@@ -138,7 +139,10 @@ def evaluate_world_model(
     fidelity = evaluate_fidelity(wm, clips, context, horizon, sampler, sim.cfg.dt_s, model_camera(wm, sim))
     control_seeds = [seed0 + 500 + i for i in range(episodes)]
     control = evaluate_controllability(wm, sim, control_seeds, context, horizon, sampler)
-    text = evaluate_text_control(wm, cam, seed0 + 2000, sampler)
+    # the text-to-video *task*, decoded as `drivedreamer generate text-to-video` does (joint MaskGIT at the task
+    # steps), not at the env's per-frame setting
+    task_sampler = SamplerConfig(temperature=sampler.temperature, guidance_scale=sampler.guidance_scale)
+    text = evaluate_text_control(wm, cam, seed0 + 2000, task_sampler)
     result: dict[str, Any] = {"checkpoint": str(checkpoint or "default"), "episodes": episodes, "context": context,
                               "horizon": horizon, "sampler": asdict(sampler), "seeds": [seed0, last_seed]}  # fmt: skip
     result.update({**fidelity.to_json(), **control.to_json(), **text.to_json()})

@@ -1,12 +1,13 @@
 """MaskGIT sampling for the STPT: confidence-based parallel decoding on a cosine schedule.
 
 ``maskgit_fill`` is the pure decoding loop. ``Rollout`` uses it frame by frame with the STPT's KV cache (the
-context is paid for once; each new frame costs ``steps`` passes over that frame alone plus one pass to cache
-it), and ``generate_joint`` fills several frames at once for the video tasks.
+context is paid for once; each new frame costs ``steps`` passes over that frame alone: the pass that caches a
+finished frame is folded into the next frame's first decoding pass), and ``generate_joint`` fills several frames
+at once for the video tasks.
 
 Design choices (after MaskGIT, Chang et al. 2022, and 1xgpt's ``maskgit_generate``):
 * every step samples all still-masked tokens, then keeps the most confident and re-masks the rest; given
-  tokens and already kept tokens never change;
+  tokens and already kept tokens never change (so only the still-masked tokens need logits: ``packed``);
 * confidence is the sampled token's probability plus Gumbel noise annealed to zero over the steps, which keeps
   early steps from committing to one mode of the distribution;
 * classifier-free guidance mixes conditional and unconditional logits, ``u + s * (c - u)``; the unconditional
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from drivedreamer_env.models.stpt import STPT, STPTCache
+from drivedreamer_env.models.stpt import STPT, STPTCache, STPTOutput
 
 DECODINGS = ("plain", "warp")
 
@@ -73,16 +74,19 @@ def _gumbel(shape: tuple[int, ...], generators: Generators, device: torch.device
 
 @torch.no_grad()
 def maskgit_fill(
-    logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    logits_fn: Callable[..., torch.Tensor],
     tokens: torch.Tensor,
     mask_id: int,
     cfg: SamplerConfig,
     generators: Generators,
+    packed: bool = False,
 ) -> torch.Tensor:
     """Fill every ``mask_id`` entry of ``tokens`` (B, N).
 
     Args:
-        logits_fn: (B, N) tokens -> (B, N, V) logits.
+        logits_fn: (B, N) tokens -> (B, N, V) logits; with ``packed``, ``(tokens, unknown)`` -> the (M, V)
+            logits of the True entries of the (B, N) bool ``unknown`` only, in row-major order (the same
+            tokens come out: the other entries' logits are never used).
         tokens: given tokens, ``mask_id`` where unknown; given tokens are never changed.
     Returns:
         (B, N) tokens with no ``mask_id`` left.
@@ -95,20 +99,22 @@ def maskgit_fill(
     b, n = tokens.shape
     for step in range(cfg.steps):
         unknown = tokens == mask_id
-        logits = logits_fn(tokens).float()  # (B, N, V)
+        logits = (logits_fn(tokens, unknown) if packed else logits_fn(tokens)[unknown]).float()  # (M, V)
+        u = _uniform((b, n), generators, logits.device)[unknown]  # drawn for every entry: rows stay independent
         if cfg.temperature > 0:
             probs = torch.softmax(logits / cfg.temperature, dim=-1)
             # inverse-CDF sampling: one uniform per token rather than Gumbel noise over the whole vocabulary
-            u = _uniform((b, n), generators, logits.device)[..., None]
-            sampled = torch.searchsorted(probs.cumsum(-1), u).squeeze(-1).clamp_max(probs.shape[-1] - 1)
+            picked = torch.searchsorted(probs.cumsum(-1), u[:, None]).squeeze(-1).clamp_max(probs.shape[-1] - 1)
         else:
-            sampled = logits.argmax(-1)
+            picked = logits.argmax(-1)
             probs = torch.softmax(logits, dim=-1)
-        conf = probs.gather(-1, sampled[..., None])[..., 0].log()
+        conf = torch.full((b, n), math.inf, device=tokens.device)
+        conf[unknown] = probs.gather(-1, picked[:, None])[:, 0].log()
         anneal = cfg.confidence_noise * cfg.temperature * (1.0 - (step + 1) / cfg.steps)
         if anneal > 0:
             conf = conf + anneal * _gumbel((b, n), generators, logits.device)
-        conf = torch.where(unknown, conf, torch.full_like(conf, math.inf))
+        sampled = tokens.clone()
+        sampled[unknown] = picked
         # after this step, cos(pi/2 * (step+1)/steps) of the originally unknown tokens stay masked
         still = torch.floor(m0.float() * math.cos(math.pi / 2 * (step + 1) / cfg.steps)).long()
         if step == cfg.steps - 1:
@@ -123,7 +129,10 @@ def maskgit_fill(
 
 def _guided(out_logits: torch.Tensor, scale: float) -> torch.Tensor:
     """Rows are interleaved (cond, uncond) pairs -> guided logits for the conditional rows."""
-    cond, uncond = out_logits[0::2], out_logits[1::2]
+    return _guided_pairs(out_logits[0::2], out_logits[1::2], scale)
+
+
+def _guided_pairs(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:
     return uncond + scale * (cond - uncond)
 
 
@@ -135,10 +144,17 @@ class Rollout:
     ``r.act(actions)`` with the action (B, 2) of the latest frame and ``r.sample(generators)`` for the next
     frame's tokens (B, h, w).
 
+    A sampled frame is not cached at once: it stays *pending*, and the next frame's first decoding pass runs
+    over both frames (it caches the pending one and decodes the new one, which may attend to it), so a frame
+    costs ``steps`` passes, not ``steps + 1``, with the same logits. The event logits of a sampled frame
+    (``last_events``) come from its last decoding pass. Anything that needs the cache complete (observing known
+    frames, restarting rows) caches the pending frame first.
+
     The cache keeps the last ``keep_frames`` frames (default: the model's ``context_frames``) and the action
-    history only the last ``action_window`` actions, so memory stays flat over any number of steps. A batched
-    environment keeps every row at the same number of cached frames and replaces single rows with
-    :meth:`reset_rows`; :meth:`clone` and :meth:`select` copy the full state for counterfactual branches.
+    history only the last ``action_window + 1`` actions (a pending frame still needs the action before its
+    window), so memory stays flat over any number of steps. A batched environment keeps every row at the same
+    number of cached frames and replaces single rows with :meth:`reset_rows`; :meth:`clone` and :meth:`select`
+    copy the full state for counterfactual branches.
     """
 
     REBASE_AFTER = 4096  # frames; past this absolute index the cache is re-based to keep RoPE angles small
@@ -163,7 +179,8 @@ class Rollout:
         if text_ids is not None:
             self.text = self._encode_text(text_ids)
         self.drop = torch.tensor([False, True] * batch, device=device) if self.guided else None
-        self.cache: STPTCache = model.empty_cache(self.rows, device)
+        self.cache: STPTCache = model.empty_cache(self.rows, device, self.keep_frames)
+        self.pending: torch.Tensor | None = None  # (rows, 1, h, w) the latest frame, not cached yet
         self.actions = torch.zeros(self.rows, 0, 2, device=device)  # the latest actions, ...
         self.action_t0 = 0  # ... the first of which belongs to this absolute frame
         self.last_events: torch.Tensor | None = None
@@ -175,22 +192,38 @@ class Rollout:
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device).repeat_interleave(2, 0) if self.guided else x.to(self.device)
 
-    def _forward(self, tokens: torch.Tensor, cache: STPTCache, head: bool = True):
+    def _forward(self, tokens: torch.Tensor, cache: STPTCache, head: bool | torch.Tensor = True):
         return self.model(
             tokens, actions=self.actions, action_t0=self.action_t0, text=self.text, cache=cache,
             drop_text=self.drop, drop_actions=self.drop, head=head,
         )  # fmt: skip
 
-    def _push_actions(self, actions: torch.Tensor) -> None:
-        """Append (rows, n, 2) actions; keep only the ``action_window`` latest."""
-        self.actions = torch.cat([self.actions, actions], dim=1)
-        self._trim_actions()
+    @property
+    def t_next(self) -> int:
+        """Absolute index of the next frame (a pending frame counts as seen)."""
+        return self.cache.t_next + (1 if self.pending is not None else 0)
 
     def _trim_actions(self) -> None:
-        extra = self.actions.shape[1] - self.model.cfg.action_window
+        extra = self.actions.shape[1] - (self.model.cfg.action_window + 1)
         if extra > 0:
             self.actions = self.actions[:, extra:]
             self.action_t0 += extra
+
+    def _commit(self, out: STPTOutput, frames: int) -> None:
+        """Cache the first ``frames`` new frames of ``out``; re-base rows that are far from their start."""
+        self.model.commit(self.cache, out, frames)
+        offset = self.cache.pos_offset
+        row_time = self.cache.t_next - (offset if offset is not None else torch.zeros(self.rows, dtype=torch.long))
+        if int(row_time.max()) > self.REBASE_AFTER:  # rows far from their start: move them back in time
+            shift = torch.where(row_time > self.REBASE_AFTER, row_time - self.cache.frames, 0)
+            self.cache = self.model.rebase(self.cache, shift)
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        """Cache the pending frame now (one pass; ``last_events`` are kept as they are)."""
+        if self.pending is not None:
+            self._commit(self._forward(self.pending, self.cache, head=False), 1)
+            self.pending = None
 
     @torch.no_grad()
     def observe(self, tokens: torch.Tensor, actions: torch.Tensor | None = None) -> None:
@@ -205,35 +238,69 @@ class Rollout:
         rows = self._rows(tokens)
         acts = self._rows(actions.float()) if actions is not None else None
         if acts is not None and acts.shape[1] and self.actions.shape[1] == 0:
-            self.action_t0 = self.cache.t_next
-        n = tokens.shape[1]
+            self.action_t0 = self.t_next
+        if self.pending is not None:  # the pending frame goes first, in the same pass
+            rows, acts = torch.cat([self.pending, rows], 1), acts
+            self.pending = None
+            lead = 1
+        else:
+            lead = 0
+        n = rows.shape[1]
         chunk = max(1, self.OBSERVE_ROW_FRAMES // self.rows)
         for s in range(0, n, chunk):
             e = min(n, s + chunk)
-            if acts is not None:  # frames s..e-1 need the actions before them: trim only after the pass
-                self.actions = torch.cat([self.actions, acts[:, s:e]], dim=1)
+            if acts is not None and e > lead:  # frames s..e-1 need the actions before them: trim after the pass
+                self.actions = torch.cat([self.actions, acts[:, max(0, s - lead) : e - lead]], dim=1)
             out = self._forward(rows[:, s:e], self.cache, head=False)  # known frames: cache entries and events
-            self.cache = self.model.commit(self.cache, out, e - s, keep_frames=self.keep_frames)
+            self._commit(out, e - s)
             self._trim_actions()
         events = out.events[0::2] if self.guided else out.events
         self.last_events = events[:, -1]  # (B, n_events) logits of the latest frame
-        offset = self.cache.pos_offset
-        row_time = self.cache.t_next - (offset if offset is not None else torch.zeros(self.rows, dtype=torch.long))
-        if int(row_time.max()) > self.REBASE_AFTER:  # rows far from their start: move them back in time
-            shift = torch.where(row_time > self.REBASE_AFTER, row_time - self.cache.frames, 0)
-            self.cache = self.model.rebase(self.cache, shift)
 
     def act(self, action: torch.Tensor) -> None:
         """Set the action (B, 2) of the latest frame: it drives the transition into the next frame."""
         if self.actions.shape[1] == 0:
-            self.action_t0 = self.cache.t_next - 1
-        self._push_actions(self._rows(action.float())[:, None])
+            self.action_t0 = self.t_next - 1
+        self.actions = torch.cat([self.actions, self._rows(action.float())[:, None]], dim=1)
+        self._trim_actions()
+
+    @torch.no_grad()
+    def logits(self, tokens: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+        """The model rows' logits for the next frame ``tokens`` (B, h, w) (mask id where unknown), given the past.
+
+        Returns (rows, h * w, V), or with ``where`` (B, h, w) bool the packed (rows-major) logits of its True
+        entries only. A pending frame is cached by this same pass. Under guidance rows are (cond, uncond) pairs.
+        """
+        c = self.model.cfg
+        x = self._rows(tokens.reshape(self.batch, 1, c.grid_h, c.grid_w))
+        head: bool | torch.Tensor = True if where is None else self._rows(where.reshape(self.batch, 1, *x.shape[2:]))
+        lead = 0
+        if self.pending is not None:  # fold: cache the pending frame and decode the new one in one pass
+            x, lead = torch.cat([self.pending, x], 1), 1
+            if where is not None:
+                head = torch.cat([torch.zeros_like(head), head], 1)
+        out = self._forward(x, self.cache, head=head)
+        if lead:
+            self._commit(out, 1)
+            self.pending = None
+        events = out.events[0::2] if self.guided else out.events
+        self._decoding_events = events[:, -1]
+        if where is not None:
+            return out.logits
+        return out.logits[:, lead:].reshape(self.rows, c.grid_h * c.grid_w, c.codebook_size)
+
+    def _guided_packed(self, packed: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """Packed logits of (cond, uncond) row pairs -> the guided packed logits of the batch rows."""
+        if not self.guided:
+            return packed
+        row = self._rows(where.reshape(self.batch, -1)).nonzero()[:, 0]  # model row of every packed entry
+        return _guided_pairs(packed[row % 2 == 0], packed[row % 2 == 1], self.cfg.guidance_scale)
 
     @torch.no_grad()
     def sample(
         self, generators: Generators, given: torch.Tensor | None = None, revisable: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Generate the next frame's tokens (B, h, w) and append it to the cache.
+        """Generate the next frame's tokens (B, h, w); the frame is cached by the next pass (it is pending).
 
         ``given`` (B, h, w) may fix some tokens (``mask_id`` elsewhere). With ``cfg.refine``, the given tokens
         where ``revisable`` (B, h, w) is True (default: all given) are revised by one more pass over the filled
@@ -242,21 +309,26 @@ class Rollout:
         c = self.model.cfg
         b = self.batch
         start = given if given is not None else torch.full((b, c.grid_h, c.grid_w), c.mask_id, dtype=torch.long)
-        start = start.to(self.device)
+        start = start.to(self.device).reshape(b, -1)
+        self._decoding_events = None
 
-        def logits_fn(flat: torch.Tensor) -> torch.Tensor:
-            out = self._forward(self._rows(flat.reshape(b, 1, c.grid_h, c.grid_w)), self.cache)
-            logits = out.logits.reshape(self.rows, -1, c.codebook_size)
-            return _guided(logits, self.cfg.guidance_scale) if self.guided else logits
+        def logits_fn(flat: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
+            return self._guided_packed(self.logits(flat, unknown), unknown)
 
-        tokens = maskgit_fill(logits_fn, start.reshape(b, -1), c.mask_id, self.cfg, generators)
+        tokens = maskgit_fill(logits_fn, start, c.mask_id, self.cfg, generators, packed=True)
         if self.cfg.refine and given is not None:
-            fixed = start.reshape(b, -1) != c.mask_id
+            fixed = start != c.mask_id
             if revisable is not None:
                 fixed = fixed & revisable.to(self.device).reshape(b, -1)
-            tokens = torch.where(fixed, logits_fn(tokens).argmax(-1), tokens)
+            if fixed.any():
+                tokens = tokens.clone()
+                tokens[fixed] = logits_fn(tokens, fixed).argmax(-1)
         tokens = tokens.reshape(b, c.grid_h, c.grid_w)
-        self.observe(tokens[:, None])
+        if self._decoding_events is None:  # nothing was left to decode: cache the frame as a known one
+            self.observe(tokens[:, None])
+        else:
+            self.pending = self._rows(tokens[:, None])
+            self.last_events = self._decoding_events
         return tokens
 
     # ------------------------------------------------------------------ batch surgery
@@ -267,11 +339,8 @@ class Rollout:
             idx = torch.stack([2 * idx, 2 * idx + 1], dim=1).reshape(-1)
         return idx.to(self.device)
 
-    def _nwin(self) -> int:
-        return self.cache.k[0].shape[0] // self.rows
-
     def _kv_index(self, idx: torch.Tensor) -> torch.Tensor:
-        nwin = self._nwin()
+        nwin = self.cache.k[0].shape[0] // self.rows
         return (idx[:, None] * nwin + torch.arange(nwin, device=idx.device)).reshape(-1)
 
     @torch.no_grad()
@@ -285,30 +354,40 @@ class Rollout:
         (a fresh cache placed at the same frame positions), so nothing of the other rows leaks into them.
         """
         n, ctx = tokens.shape[:2]
-        if self.cache.frames not in (0, ctx):
+        idx = self._row_index(rows)
+        whole = idx.tolist() == list(range(self.rows))  # every row anew, in order: the batch is the new rollout
+        if not whole:
+            self.flush()
+        if not whole and self.cache.frames not in (0, ctx):
             raise ValueError(f"reset context has {ctx} frames but the batch holds {self.cache.frames}")
         if actions.shape[1] != ctx - 1:
             raise ValueError(f"reset needs {ctx - 1} context actions (the last comes with act), got {actions.shape[1]}")
         sub = Rollout(self.model, self.cfg, n, text_ids, self.keep_frames)
         sub.observe(tokens, actions)  # a fresh start: time positions 0 .. C-1
-        idx = self._row_index(rows)
-        if self.cache.frames == 0:  # nothing cached yet: the batch takes the new rows' layout
-            if len(idx) != self.rows:
-                raise ValueError("the first reset must start every row")
-            self.cache, self.actions, self.action_t0 = sub.cache, sub.actions, sub.action_t0
+        if whole:
+            self.cache, self.actions, self.action_t0, self.pending = sub.cache, sub.actions, sub.action_t0, None
             self.text, self.last_events = sub.text, sub.last_events
             return
+        if self.cache.frames == 0:
+            raise ValueError("the first reset must start every row, in order")
         if self.cache.pos_offset is None:
             self.cache.pos_offset = torch.zeros(self.rows, dtype=torch.long, device=self.device)
         self.cache.pos_offset[idx] = self.cache.t_next - ctx  # the new rows' frame t sits at position t - offset
         kv = self._kv_index(idx)
+        dst, src = self.cache.entry_order(), sub.cache.entry_order()  # held frames, oldest first, in each layout
         for i in range(len(self.cache.conv)):
             self.cache.conv[i][idx] = sub.cache.conv[i]
-            self.cache.k[i][kv] = sub.cache.k[i]
-            self.cache.v[i][kv] = sub.cache.v[i]
-        if sub.actions.shape[1] != self.actions.shape[1]:
+            for mine, theirs in ((self.cache.k[i], sub.cache.k[i]), (self.cache.v[i], sub.cache.v[i])):
+                block = mine[kv]
+                block[:, :, dst] = theirs[:, :, src]
+                mine[kv] = block
+        have, got = self.actions.shape[1], sub.actions.shape[1]
+        if got > have:
             raise ValueError("reset rows' action history does not line up with the batch")
-        self.actions[idx] = sub.actions
+        # right-aligned: both end at the latest frame's action; older entries (none of the new rows' frames
+        # still to come reads them) are zeroed
+        self.actions[idx] = 0.0
+        self.actions[idx, have - got :] = sub.actions
         if self.text is not None and sub.text is not None:
             self.text = _replace_rows(self.text, sub.text, idx)
         if self.last_events is not None:
@@ -317,17 +396,13 @@ class Rollout:
     def select(self, rows: Sequence[int]) -> Rollout:
         """A new rollout holding copies of rows ``rows`` (repeats allowed: one start, several branches)."""
         idx = self._row_index(rows)
-        kv = self._kv_index(idx)
         new = Rollout.__new__(Rollout)
         new.__dict__.update(self.__dict__)
         new.batch = len(rows)
         new.rows = len(idx)
         new.drop = torch.tensor([False, True] * new.batch, device=self.device) if self.guided else None
-        new.cache = STPTCache(
-            [c[idx].clone() for c in self.cache.conv], [k[kv].clone() for k in self.cache.k],
-            [v[kv].clone() for v in self.cache.v], self.cache.t_next, self.cache._tokens_per_frame,
-            None if self.cache.pos_offset is None else self.cache.pos_offset[idx].clone(),
-        )  # fmt: skip
+        new.cache = self.cache.clone(idx)
+        new.pending = None if self.pending is None else self.pending[idx].clone()
         new.actions = self.actions[idx].clone()
         new.text = None if self.text is None else (self.text[0][idx].clone(), self.text[1][idx].clone())
         ev = self.last_events
@@ -335,7 +410,7 @@ class Rollout:
         return new
 
     def clone(self) -> Rollout:
-        """A deep copy of the whole state (cache, action history, text)."""
+        """A deep copy of the whole state (cache, pending frame, action history, text)."""
         return self.select(range(self.batch))
 
 

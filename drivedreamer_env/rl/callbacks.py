@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,29 +54,44 @@ class EpisodeLog(BaseCallback):
 
 
 class ProgressBar(BaseCallback):
-    """A tqdm bar over env steps, showing the mean return of the last :data:`RECENT_EPISODES` episodes."""
+    """Progress over env steps with the mean return of the last :data:`RECENT_EPISODES` episodes: a tqdm bar on a
+    terminal; off one (``> train.log``, a batch job) one plain line per rollout instead of carriage returns."""
 
     def __init__(self, total: int, initial: int, records: list[EpisodeRecord], enabled: bool = True) -> None:
         super().__init__()
         self.total, self.initial, self.records, self.enabled = total, initial, records, enabled
         self.bar: tqdm | None = None
         self._shown = 0
+        self._t0 = 0.0
+
+    def _recent(self) -> str:
+        return "n/a" if not self.records else f"{np.mean([r.ret for r in self.records[-RECENT_EPISODES:]]):.2f}"
 
     def _on_training_start(self) -> None:
-        self.bar = tqdm(total=self.total, initial=self.initial, unit="step", disable=not self.enabled,
-                        dynamic_ncols=True)  # fmt: skip
-        self._shown = self.initial
+        self._shown, self._t0 = self.initial, time.monotonic()
+        if self.enabled and sys.stdout.isatty():
+            self.bar = tqdm(total=self.total, initial=self.initial, unit="step", dynamic_ncols=True)
 
     def _on_step(self) -> bool:
-        self.bar.update(self.num_timesteps - self._shown)
-        self._shown = self.num_timesteps
-        if self.records:
-            recent = [r.ret for r in self.records[-RECENT_EPISODES:]]
-            self.bar.set_postfix(episodes=len(self.records), ret=f"{np.mean(recent):.2f}", refresh=False)
+        if self.bar is not None:
+            self.bar.update(self.num_timesteps - self._shown)
+            self._shown = self.num_timesteps
+            if self.records:
+                self.bar.set_postfix(episodes=len(self.records), ret=self._recent(), refresh=False)
         return True
 
+    def _on_rollout_end(self) -> None:
+        if not self.enabled or self.bar is not None:
+            return
+        elapsed = time.monotonic() - self._t0
+        rate = (self.num_timesteps - self.initial) / elapsed if elapsed > 0 else 0.0
+        eta = f"{(self.total - self.num_timesteps) / rate / 60:.1f} min" if rate > 0 else "?"
+        print(f"step {self.num_timesteps}/{self.total}  episodes {len(self.records)}  return {self._recent()}  "
+              f"{rate:.1f} steps/s  ETA {eta}", flush=True)  # fmt: skip
+
     def _on_training_end(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 class PeriodicCheckpoint(BaseCallback):

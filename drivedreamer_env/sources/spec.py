@@ -3,8 +3,12 @@
 Accepted forms::
 
     sim:DIR | shards:DIR          shard directory written by `drivedreamer data sim` (has manifest.json)
-    video:PATH[?actions=F.csv&fps=10&max_side=512]
-                                  a video file or a folder of frame images, optional action CSV
+    video:PATH[?actions=F.csv&fps=10&start=180&end=18s&text=...&hfov=80&wheelbase=2.7&max_side=512]
+                                  a video file or a folder of frame images, optional action CSV; start / end
+                                  are frame indices (180) or seconds from the first frame (18s), end exclusive;
+                                  fps resamples (below the source's rate only); hfov [deg] (with camera_height
+                                  [m], camera_pitch [deg]) puts a pinhole camera into the clip's meta;
+                                  wheelbase [m] converts a steering CSV column into yaw rates
     nuscenes:DIR                  clip shards written by `drivedreamer data nuscenes` (has manifest.json)
     nuscenes:ROOT[?version=v1.0-mini&split=mini_train&actions=ego_pose&fps=10&frames=16&height=64&width=128]
                                   a nuScenes dataroot read through the devkit (version detected when ROOT has one)
@@ -14,6 +18,7 @@ Accepted forms::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -22,15 +27,22 @@ from urllib.parse import parse_qsl
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.data.shards import MANIFEST, ShardSource
 from drivedreamer_env.data.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource
+from drivedreamer_env.units import VehicleGeometry
 
 ACCEPTED_FORMS = (
     "sim:DIR (or shards:DIR), a shard directory with manifest.json; "
-    "video:PATH[?actions=FILE.csv&fps=HZ&max_side=PX], a video file or a folder of frame images; "
+    "video:PATH[?actions=FILE.csv&fps=HZ&start=N|Ts&end=N|Ts&text=CAPTION&hfov=DEG&camera_height=M&"
+    "camera_pitch=DEG&wheelbase=M&max_side=PX], a video file or a folder of frame images; "
     "nuscenes:DIR, clip shards from `drivedreamer data nuscenes`, or nuscenes:ROOT[?version=V&split=S&actions=A&"
     "fps=HZ&frames=N&height=PX&width=PX], a nuScenes dataroot; "
     "or a bare DIR (shards or frame images) or video FILE (" + ", ".join(VIDEO_EXTENSIONS) + ")"
 )
-_QUERY_KEYS = {"actions": ("actions_csv", str), "fps": ("fps", float), "max_side": ("max_side", int)}
+_QUERY_KEYS = {
+    "actions": ("actions_csv", str), "fps": ("fps", float), "max_side": ("max_side", int), "start": ("start", str),
+    "end": ("end", str), "text": ("text", str), "hfov": ("hfov", float), "camera_height": ("camera_height", float),
+    "camera_pitch": ("camera_pitch", float), "wheelbase": ("wheelbase", float),
+}  # fmt: skip
+_CAMERA_KEYS = ("hfov", "camera_height", "camera_pitch")
 _NUSCENES_KEYS = {
     "version": ("version", str), "split": ("split", str), "channel": ("channel", str), "actions": ("actions", str),
     "fps": ("fps", float), "frames": ("frames", int), "stride": ("stride", int), "height": ("height", int),
@@ -93,6 +105,49 @@ def _nuscenes(spec: str, rest: str, kwargs: dict[str, Any]) -> ClipSource:
     return NuScenesSource(path, **options)
 
 
+class CameraVideoSource(VideoSource):
+    """A :class:`VideoSource` whose clips carry an assumed pinhole camera (``hfov``) in their meta.
+
+    The camera is :meth:`CameraModel.from_hfov` at the decoded resolution, the same model as
+    ``drivedreamer data tokenize --hfov``: ``meta["intrinsics"]`` (3x3) and ``meta["camera"]`` (mounting height,
+    pitch, position), with ``meta["camera_assumed"] = True``.
+    """
+
+    def __init__(self, *args: Any, hfov: float, camera_height: float = 1.5, camera_pitch: float = 0.0, **kw: Any):
+        if not 0.0 < hfov < 180.0:
+            raise DataSpecError(f"hfov={hfov:g}: the horizontal field of view must be in (0, 180) degrees")
+        if not camera_height > 0.0:
+            raise DataSpecError(f"camera_height={camera_height:g}: the mounting height must be positive [m]")
+        super().__init__(*args, **kw)
+        self.hfov, self.camera_height, self.camera_pitch = hfov, camera_height, camera_pitch
+
+    def load(self) -> Clip:
+        from drivedreamer_env.models.reprojection import CameraModel
+
+        clip = super().load()
+        h, w = clip.resolution
+        cam = CameraModel.from_hfov(w, h, self.hfov, self.camera_height, self.camera_pitch, 1.5)
+        clip.meta["intrinsics"] = [[cam.fx, 0.0, cam.cx], [0.0, cam.fy, cam.cy], [0.0, 0.0, 1.0]]
+        clip.meta["camera"] = {"height_m": cam.height_m, "pitch_rad": cam.pitch_rad, "x_m": cam.x_m}
+        clip.meta["camera_assumed"] = True
+        return clip
+
+
+def _video(path: str | Path, options: dict[str, Any]) -> VideoSource:
+    """A video source from parsed options: ``wheelbase`` becomes the geometry, ``hfov`` adds the camera."""
+    options = dict(options)
+    if "wheelbase" in options:
+        wheelbase = options.pop("wheelbase")
+        if not wheelbase > 0:
+            raise DataSpecError(f"wheelbase={wheelbase:g}: the wheelbase must be positive [m]")
+        base = options.get("geometry", VehicleGeometry())
+        options["geometry"] = dataclasses.replace(base, wheelbase_m=wheelbase)
+    camera = {k: options.pop(k) for k in _CAMERA_KEYS if k in options}
+    if camera and "hfov" not in camera:
+        raise DataSpecError(f"{sorted(camera)} describe the camera of hfov=DEG; give hfov too")
+    return CameraVideoSource(path, **camera, **options) if camera else VideoSource(path, **options)
+
+
 def _is_image_folder(path: Path) -> bool:
     return path.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir())
 
@@ -102,7 +157,8 @@ def open_source(spec: str, **kwargs: Any) -> ClipSource:
 
     Args:
         spec: the spec string, e.g. ``"sim:outputs/sim"`` or ``"video:drive.mp4?actions=drive.csv"``.
-        **kwargs: passed to :class:`VideoSource` (``actions_csv``, ``fps``, ``geometry``, ``max_side``);
+        **kwargs: passed to :class:`VideoSource` (``actions_csv``, ``fps``, ``geometry``, ``max_side``, ``start``,
+            ``end``, ``text``; ``wheelbase`` and ``hfov`` / ``camera_height`` / ``camera_pitch`` as in the spec);
             they override options given in the spec's query string. Rejected for shard sources.
 
     Returns:
@@ -117,13 +173,13 @@ def open_source(spec: str, **kwargs: Any) -> ClipSource:
         return _shards(spec, rest, kwargs)
     if prefix == "video" and rest:
         path, _, query = rest.partition("?")
-        return VideoSource(path, **{**_video_kwargs(spec, query), **kwargs})
+        return _video(path, {**_video_kwargs(spec, query), **kwargs})
     if prefix == "nuscenes" and rest:
         return _nuscenes(spec, rest, kwargs)
     path = Path(spec)
     if (path / MANIFEST).is_file():
         return _shards(spec, spec, kwargs)
     if (path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS) or _is_image_folder(path):
-        return VideoSource(path, **kwargs)
+        return _video(path, kwargs)
     problem = "no such file or directory" if not path.exists() else "not a recognised data source"
     raise DataSpecError(f"--data {spec!r}: {problem}; accepted forms: {ACCEPTED_FORMS}")

@@ -12,7 +12,7 @@ given (an assumption the caller states).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,8 @@ from drivedreamer_env.data.tokens import EVENT_NAMES, write_token_clip, write_to
 from drivedreamer_env.data.windowing import adjust_intrinsics, resample, resize_crop
 from drivedreamer_env.models.proposal import clip_proposals
 from drivedreamer_env.models.reprojection import CameraModel
-from drivedreamer_env.sources.spec import open_source
+from drivedreamer_env.sources.multi import describe, parse_data_specs
+from drivedreamer_env.sources.spec import DataSpecError, open_source
 
 if TYPE_CHECKING:
     from drivedreamer_env.models.tokenizer import VisualTokenizer
@@ -35,7 +36,7 @@ META_KEYS = ("source", "scene", "seed", "has_actions")  # clip meta kept in each
 @torch.no_grad()
 def tokenize_source(
     tokenizer: VisualTokenizer,
-    spec: str,
+    spec: str | Sequence[str],
     out_dir: str | Path,
     tokenizer_checkpoint: str,
     fps: float | None = None,
@@ -48,10 +49,12 @@ def tokenize_source(
 
     Args:
         tokenizer: the tokenizer that encodes the frames (its ``cfg`` gives the resolution).
-        spec: a ``--data`` spec (see :func:`~drivedreamer_env.sources.spec.open_source`).
+        spec: a ``--data`` spec (see :func:`~drivedreamer_env.sources.spec.open_source`), or several (a list or
+            a comma list, :mod:`drivedreamer_env.sources.multi`; weights do not apply here), written in order.
         out_dir: the token-shard directory to write (created if missing).
         tokenizer_checkpoint: the checkpoint path recorded in the manifest.
-        fps: resample every clip to this frame rate [Hz] first; None keeps the source's frames.
+        fps: resample every clip to this frame rate [Hz] first (below its own rate only: upsampling is refused
+            rather than repeating frames); None keeps the source's frames.
         batch_size: frames encoded per forward pass.
         progress: called with 1 per clip written.
         proposals: also compute and store every frame's warp proposal.
@@ -61,13 +64,21 @@ def tokenize_source(
         The manifest's episode entries, one per clip: ``file``, ``frames``, ``caption``, ``events``.
 
     Raises:
-        ValueError: the source yielded no clip, or proposals were asked for a clip without a camera.
+        ValueError: the source yielded no clip, proposals were asked for a clip without a camera, a weight was
+            given, or ``fps`` is above a clip's own frame rate.
     """
+    specs = parse_data_specs(spec)
+    if any(s.weight is not None for s in specs):
+        raise DataSpecError(
+            f"--data {describe(specs)}: weights (@W) apply to training; tokenize writes every clip of every source"
+        )
+    spec = describe(specs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg = tokenizer.cfg
     episodes: list[dict[str, Any]] = []
-    for i, clip in enumerate(open_source(spec)):
+    clips = (clip for s in specs for clip in open_source(s.spec))
+    for i, clip in enumerate(clips):
         if fps is not None:
             clip = resample(clip, fps)
         frames = (

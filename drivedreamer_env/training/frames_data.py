@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.data.frames import image_folder_source, load_frames
+from drivedreamer_env.data.split import split_windows
 from drivedreamer_env.sources import open_source
+from drivedreamer_env.sources.multi import DataSpec, parse_data_specs, source_shares
 
 
 class FrameDataset(Dataset):
@@ -31,30 +33,66 @@ def _open_frames(spec: str) -> Iterable[Clip]:
 
 
 class FramesDataModule(L.LightningDataModule):
-    """Frames of a Clip source; the last ``val_fraction`` of clips (whole clips, no leakage) is validation."""
+    """Frames of one or more Clip sources; the tail of every clip (``val_fraction`` of the frames, see
+    :func:`~drivedreamer_env.data.split.split_windows` with 1-frame windows) is validation.
 
-    def __init__(self, spec: str, height: int, width: int, batch_size: int, val_fraction: float = 0.05, seed: int = 0):
+    With weighted sources (``SPEC@W``) training frames are drawn with replacement so that each source makes
+    up its share of the batches; without weights they are shuffled, each frame once per epoch.
+    """
+
+    def __init__(
+        self,
+        spec: str | Sequence[str],
+        height: int,
+        width: int,
+        batch_size: int,
+        val_fraction: float = 0.05,
+        seed: int = 0,
+    ):
         super().__init__()
-        self.spec, self.height, self.width = spec, height, width
+        self.specs: list[DataSpec] = parse_data_specs(spec)
+        self.height, self.width = height, width
         self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
         self.train: FrameDataset | None = None
         self.val: FrameDataset | None = None
+        self.train_source: torch.Tensor | None = None  # (N,) index of each training frame's source
+        self.split_line = ""
 
     def setup(self, stage: str | None = None) -> None:
         if self.train is not None:
             return
-        frames, counts = load_frames(
-            _open_frames(self.spec), self.height, self.width, name=f"data source {self.spec!r}"
-        )
-        n_val_clips = round(len(counts) * self.val_fraction) if len(counts) > 1 else 0
-        split = sum(counts[: len(counts) - n_val_clips]) if n_val_clips else len(frames)
-        if split == len(frames) and len(frames) > 1:  # one clip: hold out its tail
-            split = max(1, int(len(frames) * (1 - self.val_fraction)))
-        self.train, self.val = FrameDataset(frames[:split]), FrameDataset(frames[split:])
+        loaded = [
+            load_frames(_open_frames(s.spec), self.height, self.width, name=f"data source {s.spec!r}")
+            for s in self.specs
+        ]
+        counts = [n for _, source_counts in loaded for n in source_counts]
+        split = split_windows(counts, 1, self.val_fraction)
+        train, val, owner, clip = [], [], [], 0
+        for k, (frames, source_counts) in enumerate(loaded):
+            offset = 0
+            for n in source_counts:
+                head = split.train_frames[clip]
+                train.append(frames[offset : offset + head])
+                val.append(frames[offset + head : offset + n])
+                owner += [k] * head
+                offset, clip = offset + n, clip + 1
+        train_frames, val_frames = torch.cat(train), torch.cat(val)
+        self.train = FrameDataset(train_frames)
+        self.val = FrameDataset(val_frames if len(val_frames) else train_frames)
+        self.train_source = torch.tensor(owner)
+        self.split_line = split.describe("frames")
+        if self.trainer is None or self.trainer.is_global_zero:
+            print(self.split_line, flush=True)
 
     def train_dataloader(self) -> DataLoader:
         g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, drop_last=True, generator=g)
+        if self.specs[0].weight is None:
+            return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, drop_last=True, generator=g)
+        sizes = torch.bincount(self.train_source, minlength=len(self.specs))
+        shares = torch.tensor(source_shares(self.specs, sizes.tolist()))
+        weights = (shares / sizes.clamp(min=1))[self.train_source]
+        sampler = WeightedRandomSampler(weights.double(), len(self.train), replacement=True, generator=g)
+        return DataLoader(self.train, batch_size=self.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=self.batch_size, shuffle=False)

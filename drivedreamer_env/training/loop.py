@@ -21,6 +21,7 @@ import lightning as L
 import torch
 
 from drivedreamer_env.models.checkpoint import CONFIG, read_json, save_component, write_meta
+from drivedreamer_env.training.progress import LossCurve, PlainProgress, quiet_third_party, stdout_is_terminal
 from drivedreamer_env.training.state import STATE_DIR, load_optimizer_states, load_training_state, save_training_state
 
 
@@ -92,11 +93,16 @@ def _resume_state(module: L.LightningModule, out: Path) -> dict[str, Any] | None
 
 def _trainer(cfg: Any, remaining: int, fast_dev_run: bool, callbacks: list[L.Callback]) -> L.Trainer:
     """A Trainer for ``remaining`` optimizer steps that validates every ``cfg.checkpoint_every`` and logs nothing
-    itself (the callbacks save; Lightning's own checkpointing is off)."""
+    itself (the callbacks save and log; Lightning's own checkpointing is off). Off a terminal the tqdm bar is
+    replaced by plain progress lines."""
+    terminal = stdout_is_terminal()
+    if not terminal:
+        every = getattr(cfg, "log_every", 50)
+        callbacks = [*callbacks, PlainProgress(every, cfg.max_steps, getattr(cfg, "max_minutes", None))]
     return L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=getattr(cfg, "strategy", "auto"),
         num_nodes=getattr(cfg, "num_nodes", 1), precision=cfg.precision, max_steps=remaining, max_epochs=-1,
-        logger=False, enable_checkpointing=False,
+        logger=False, enable_checkpointing=False, enable_progress_bar=terminal,
         fast_dev_run=fast_dev_run, val_check_interval=min(cfg.checkpoint_every, remaining),
         check_val_every_n_epoch=None, limit_val_batches=8, num_sanity_val_steps=0, enable_model_summary=False,
         callbacks=callbacks,
@@ -143,6 +149,7 @@ def fit_resumable(
     right under ``ddp_spawn`` too, where the steps happen in child processes. With ``fast_dev_run`` (one batch
     of train and val) nothing is read or saved, and the summary is ``{"steps": 1}``.
     """
+    quiet_third_party()
     out = Path(out_dir)
     info = None if fast_dev_run else _resume_state(module, out)
     start = int(info["step"]) if info else 0
@@ -154,7 +161,8 @@ def fit_resumable(
     dm = make_datamodule(start)
     seconds_before = float(info.get("train_seconds", 0.0)) if info else 0.0
     saver = SaveEvery(out, cfg.checkpoint_every, {"data": data, "config": dataclasses.asdict(cfg)}, seconds_before)
-    trainer = _trainer(cfg, remaining, fast_dev_run, callbacks=[] if fast_dev_run else [saver])
+    curve = LossCurve(out, getattr(cfg, "log_every", 50))
+    trainer = _trainer(cfg, remaining, fast_dev_run, callbacks=[] if fast_dev_run else [saver, curve])
     trainer.fit(module, datamodule=dm)
     if fast_dev_run:
         return {"steps": module.step_count}

@@ -1,7 +1,9 @@
 """Resumable training state in safetensors + JSON (no pickle): model, optimizers and the step counter.
 
-Layout: ``DIR/train_state/{model.safetensors, optim_<i>.safetensors, state.json}``. Optimizer state tensors are
-flattened to ``state.<param index>.<key>``; scalars and param-group hyper-parameters go to JSON.
+Layout: ``DIR/train_state/{model.safetensors, optim_<i>.safetensors, optim_<i>.json, state.json}``. Optimizer
+state tensors are flattened to ``state.<param index>.<key>``; their scalars and param-group hyper-parameters go to
+``optim_<i>.json``, so ``state.json`` stays a short, readable record (step, seconds, data, config, ``optimizers``:
+how many). States written before this layout (optimizer internals inside ``state.json``) still load.
 """
 
 from __future__ import annotations
@@ -49,13 +51,12 @@ def save_training_state(
     d.mkdir(parents=True, exist_ok=True)
     with atomic_path(d / "model.safetensors") as tmp:
         save_file(unique_state(model), str(tmp))
-    infos = []
     for i, opt in enumerate(optimizers):
         tensors, info = _flatten_optimizer(opt)
         with atomic_path(d / f"optim_{i}.safetensors") as tmp:
             save_file(tensors, str(tmp))
-        infos.append(info)
-    write_json(d / "state.json", {"step": int(step), "optimizers": infos, **extra})
+        write_json(d / f"optim_{i}.json", info)
+    write_json(d / "state.json", {"step": int(step), "optimizers": len(optimizers), **extra})
 
 
 def load_training_state(directory: str | Path, model: torch.nn.Module) -> dict[str, Any] | None:
@@ -73,10 +74,11 @@ def load_training_state(directory: str | Path, model: torch.nn.Module) -> dict[s
 
 def load_optimizer_states(directory: str | Path, optimizers: list[torch.optim.Optimizer]) -> None:
     d = Path(directory) / STATE_DIR
-    info = read_json(d / "state.json")
-    if len(info["optimizers"]) != len(optimizers):
-        raise CheckpointError(
-            f"{d / 'state.json'} has {len(info['optimizers'])} optimizers, training uses {len(optimizers)}"
-        )
+    saved = read_json(d / "state.json")["optimizers"]
+    legacy = isinstance(saved, list)  # the old layout: every optimizer's JSON inside state.json
+    count = len(saved) if legacy else int(saved)
+    if count != len(optimizers):
+        raise CheckpointError(f"{d / 'state.json'} has {count} optimizers, training uses {len(optimizers)}")
     for i, opt in enumerate(optimizers):
-        _unflatten_optimizer(opt, load_file(str(d / f"optim_{i}.safetensors")), info["optimizers"][i])
+        info = saved[i] if legacy else read_json(d / f"optim_{i}.json")
+        _unflatten_optimizer(opt, load_file(str(d / f"optim_{i}.safetensors")), info)

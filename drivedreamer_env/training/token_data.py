@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from drivedreamer_env.data.split import split_windows
 from drivedreamer_env.data.tokens import TokenClip, TokenShardSource
 from drivedreamer_env.models.stpt import STPTConfig
 from drivedreamer_env.models.text import text_inputs
@@ -23,6 +27,8 @@ class TokenWindows(Dataset):
         samples: the dataset's length (windows are drawn at random per index).
         proposals: also return each window's warp proposals (every clip must have them).
         event_boost: sampling weight of a window holding a positive event label relative to one without.
+        clip_weights: a factor per clip on its windows' sampling weight (e.g. a source's share over its
+            windows); None: every window equally likely.
     """
 
     def __init__(
@@ -33,7 +39,10 @@ class TokenWindows(Dataset):
         samples: int,
         proposals: bool = False,
         event_boost: float = 1.0,
+        clip_weights: Sequence[float] | None = None,
     ) -> None:
+        factors = [1.0] * len(clips) if clip_weights is None else list(clip_weights)
+        factors = [f for c, f in zip(clips, factors, strict=True) if len(c.tokens) >= frames]
         self.clips = [c for c in clips if len(c.tokens) >= frames]
         if not self.clips:
             raise ValueError(f"no token clip has {frames} frames")
@@ -48,7 +57,7 @@ class TokenWindows(Dataset):
                 if c.events is not None and c.events.any():
                     hit = np.convolve(c.events.any(1).astype(float), np.ones(frames), "valid") > 0
                     w[hit] = event_boost
-        totals = np.array([w.sum() for w in self.starts])
+        totals = np.array([w.sum() * f for w, f in zip(self.starts, factors, strict=True)])
         self.weights = totals / totals.sum()
 
     def __len__(self) -> int:
@@ -78,23 +87,62 @@ class TokenWindows(Dataset):
         return item
 
 
+def slice_token_clip(clip: TokenClip, start: int, stop: int) -> TokenClip:
+    """Frames ``[start, stop)`` of a token clip, every per-frame array cut alike."""
+    cut = {k: None if getattr(clip, k) is None else getattr(clip, k)[start:stop]
+           for k in ("tokens", "actions", "timestamps", "events", "proposal", "proposal_trusted")}  # fmt: skip
+    return dataclasses.replace(clip, **cut)
+
+
 class TokenDataModule(L.LightningDataModule):
-    def __init__(self, directory: str, cfg: WorldModelTrainConfig, seed: int) -> None:
+    """Windows of one or more token-shard directories; the tail of every clip (``cfg.val_fraction`` of the
+    windows, :func:`~drivedreamer_env.data.split.split_windows`) is validation.
+
+    Args:
+        directories: token-shard directories (one per ``--data`` source).
+        cfg: the run's config (window length, batch size, validation fraction).
+        seed: seeds the batch order.
+        shares: each directory's share of the training windows; None: in proportion to its windows.
+    """
+
+    def __init__(
+        self,
+        directories: str | Sequence[str],
+        cfg: WorldModelTrainConfig,
+        seed: int,
+        shares: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
-        self.directory, self.cfg, self.seed = directory, cfg, seed
+        self.directories = [directories] if isinstance(directories, str) else list(directories)
+        self.cfg, self.seed, self.shares = cfg, seed, shares
         self.train: TokenWindows | None = None
         self.val: TokenWindows | None = None
+        self.split_line = ""
 
     def setup(self, stage: str | None = None) -> None:
         if self.train is not None:
             return
-        clips = list(TokenShardSource(self.directory))
-        n_val = max(1, round(len(clips) * self.cfg.val_fraction)) if len(clips) > 1 else 0
-        train, val = clips[: len(clips) - n_val], clips[len(clips) - n_val :] or clips
         c = self.cfg
+        per_source = [list(TokenShardSource(d)) for d in self.directories]
+        clips = [clip for source in per_source for clip in source]
+        owner = [k for k, source in enumerate(per_source) for _ in source]
+        split = split_windows([len(clip.tokens) for clip in clips], c.frames, c.val_fraction)
+        train = [slice_token_clip(clip, 0, n) for clip, n in zip(clips, split.train_frames, strict=True)]
+        val = [slice_token_clip(clip, n, len(clip.tokens)) for clip, n in zip(clips, split.train_frames, strict=True)]
+        val = [v for v in val if len(v.tokens) >= c.frames] or train
+        weights = None
+        if self.shares is not None:  # a source's share spread over its training windows
+            starts = [max(len(t.tokens) - c.frames + 1, 0) for t in train]
+            per = [sum(s for s, o in zip(starts, owner, strict=True) if o == k) for k in range(len(per_source))]
+            weights = [self.shares[o] / max(per[o], 1) for o in owner]
         warp = c.masking.warp > 0
-        self.train = TokenWindows(train, c.frames, c.model, c.max_steps * c.batch_size, warp, c.event_window_boost)
+        self.train = TokenWindows(
+            train, c.frames, c.model, c.max_steps * c.batch_size, warp, c.event_window_boost, weights
+        )
         self.val = TokenWindows(val, c.frames, c.model, 8 * c.batch_size, warp)
+        self.split_line = split.describe(f"{c.frames}-frame windows")
+        if self.trainer is None or self.trainer.is_global_zero:
+            print(self.split_line, flush=True)
 
     def train_dataloader(self) -> DataLoader:
         g = torch.Generator().manual_seed(self.seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,8 @@ class TokenizerTrainConfig:
     adversarial_weight: float = 0.0  # > 0 turns on the patch GAN after adversarial_start_step
     adversarial_start_step: int = 2000
     checkpoint_every: int = 500  # steps between resumable checkpoints
-    val_fraction: float = 0.05
+    val_fraction: float = 0.05  # share of the windows held out for validation (every clip's tail)
+    log_every: int = 50  # steps between loss-curve rows and, when stdout is not a terminal, progress lines
     seed: int = 0
     accelerator: str = "auto"
     devices: int = 1
@@ -116,21 +118,29 @@ class TokenizerModule(ResumeMixin, L.LightningModule):
         self.log("val/psnr", psnr((recon.clamp(-1, 1) + 1) * 127.5, (real + 1) * 127.5).mean(), prog_bar=True)
 
 
-def train_tokenizer(cfg: TokenizerTrainConfig, data: str, out_dir: str | Path, fast_dev_run: bool = False) -> dict:
-    """Train (or resume) a tokenizer on Clip source ``data``; writes a checkpoint directory to ``out_dir``.
+def train_tokenizer(
+    cfg: TokenizerTrainConfig, data: str | Sequence[str], out_dir: str | Path, fast_dev_run: bool = False
+) -> dict:
+    """Train (or resume) a tokenizer on Clip source(s) ``data``; writes a checkpoint directory to ``out_dir``.
+
+    ``data`` is one spec, a comma list or a list of specs, each with an optional weight ``SPEC@W``
+    (:mod:`drivedreamer_env.sources.multi`).
 
     If ``out_dir/train_state`` exists the run resumes from it (the model config must match).
     Returns the summary written to ``meta.json`` under ``tokenizer_training``.
     """
+    from drivedreamer_env.sources.multi import describe, parse_data_specs
     from drivedreamer_env.training.frames_data import FramesDataModule
 
+    specs = [str(s) for s in parse_data_specs(data)]
+    data = describe(parse_data_specs(specs))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = TokenizerModule(cfg)
     box: dict = {}
 
     def make_dm(start: int) -> FramesDataModule:
         m = cfg.model
-        box["dm"] = FramesDataModule(data, m.height, m.width, cfg.batch_size, cfg.val_fraction, cfg.seed + start)
+        box["dm"] = FramesDataModule(specs, m.height, m.width, cfg.batch_size, cfg.val_fraction, cfg.seed + start)
         return box["dm"]
 
     summary = fit_resumable(module, make_dm, cfg, out_dir, data, "tokenizer_training", fast_dev_run)

@@ -27,7 +27,8 @@ class WorldModelTrainConfig:
     event_window_boost: float = 1.0  # sampling weight of windows that hold a positive event label, vs the others
     decoding: str = "plain"  # the sampler decoding the checkpoint recommends ("warp" after warp training)
     checkpoint_every: int = 500
-    val_fraction: float = 0.05
+    val_fraction: float = 0.05  # share of the windows held out for validation (every clip's tail)
+    log_every: int = 50  # steps between loss-curve rows and, when stdout is not a terminal, progress lines
     seed: int = 0
     accelerator: str = "auto"
     devices: int = 1  # per node

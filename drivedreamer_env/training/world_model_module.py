@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -27,6 +28,7 @@ from drivedreamer_env.models.checkpoint import (
 from drivedreamer_env.models.masking import build_inputs, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.tokenizer import TokenizerConfig
+from drivedreamer_env.sources.multi import describe, parse_data_specs
 from drivedreamer_env.sources.token_cache import resolve_token_dir
 from drivedreamer_env.training.loop import ResumeMixin, fit_resumable, warmup_cosine
 from drivedreamer_env.training.token_data import TokenDataModule
@@ -150,7 +152,7 @@ def _init_model_config(init: str | Path, codebook_size: int, grid: tuple[int, in
 
 def train_world_model(
     cfg: WorldModelTrainConfig,
-    data: str,
+    data: str | Sequence[str],
     out_dir: str | Path,
     init: str | None = None,
     fast_dev_run: bool = False,
@@ -161,7 +163,9 @@ def train_world_model(
     Args:
         cfg: the run's config. With ``init`` its ``model`` section is replaced by the checkpoint's architecture.
         data: token shards (``tokens:DIR`` or DIR), or any clip source (``nuscenes:DIR``, ``sim:DIR``, ...), which
-            is encoded once with ``init``'s tokenizer and cached (see :mod:`drivedreamer_env.sources.token_cache`).
+            is encoded once with ``init``'s tokenizer and cached (see :mod:`drivedreamer_env.sources.token_cache`);
+            several sources as a list or comma list, with optional weights ``SPEC@W``
+            (:mod:`drivedreamer_env.sources.multi`). They must share one tokenizer.
         out_dir: checkpoint directory; resumed when it holds training state.
         init: checkpoint directory whose world model (and tokenizer) the run starts from.
         fast_dev_run: one batch of train and val, nothing saved.
@@ -172,8 +176,15 @@ def train_world_model(
     if init is not None and warm_start is not None:
         raise ValueError("give --init (fine-tune that architecture) or --warm-start (grow it), not both")
     out = Path(out_dir)
-    directory = resolve_token_dir(data, init, out)
+    specs = parse_data_specs(data)
+    data = describe(specs)
+    directories = [resolve_token_dir(s.spec, init, out) for s in specs]
+    directory = directories[0]
     manifest = TokenShardSource(directory).manifest
+    for other in directories[1:]:
+        if TokenShardSource(other).manifest["tokenizer"] != manifest["tokenizer"]:
+            raise ValueError(f"--data: the token shards in {other} and {directory} come from different tokenizers")
+    shares = None if specs[0].weight is None else [s.weight / sum(t.weight for t in specs) for s in specs]
     tok = from_dict(TokenizerConfig, manifest["tokenizer"], where=f"{directory / MANIFEST}:tokenizer")
     codebook, grid = tok.codebook_size, tok.grid
     if init is not None:
@@ -189,17 +200,25 @@ def train_world_model(
         grown = STPT(cfg.model) if (out / "train_state").exists() else module.model  # resuming: only the names
         new_tensors = load_state_grow(grown, Path(warm_start) / "world_model.safetensors")
     rank_zero = rank_zero_only.rank == 0  # set from the launcher's environment before the Trainer exists
-    if cfg.decoding == "warp" and manifest.get("camera") is None:
-        raise ValueError(f"decoding 'warp' needs token shards with a camera: {directory} was not tokenized --proposals")
+    uncalibrated = [d for d in directories if TokenShardSource(d).manifest.get("camera") is None]
+    if cfg.decoding == "warp" and uncalibrated:
+        raise ValueError(
+            f"decoding 'warp' needs token shards with a camera: {uncalibrated[0]} was not tokenized --proposals"
+        )
     if not fast_dev_run and rank_zero:
         _copy_tokenizer(Path(manifest["tokenizer_checkpoint"]), out)
         _write_camera_and_sampler(out, manifest.get("camera"), cfg.decoding)
     summary = fit_resumable(
-        module, lambda start: TokenDataModule(str(directory), cfg, cfg.seed + start), cfg, out, data,
+        module, lambda start: TokenDataModule([str(d) for d in directories], cfg, cfg.seed + start, shares), cfg,
+        out, data,
         "world_model_training", fast_dev_run,
     )  # fmt: skip
     if (init or warm_start) is not None and not fast_dev_run and rank_zero_only.rank == 0:
-        extra = {"init": str(init), "tokens": str(directory)} if init else {"warm_start": str(warm_start)}
+        extra = (
+            {"init": str(init), "tokens": ",".join(str(d) for d in directories)}
+            if init
+            else {"warm_start": str(warm_start)}
+        )
         if warm_start is not None:
             meta_path = Path(warm_start) / "meta.json"
             previous = read_json(meta_path).get("world_model_training", {}) if meta_path.is_file() else {}

@@ -205,8 +205,8 @@ class NuScenesSource:
         lo, hi = keep[0], keep[-1] + 1
         t = sweep.t_s[lo:hi]
         motion = Clip(np.zeros((hi - lo, 1, 1, 3), np.uint8), t, frame_actions(t, steps[lo : hi - 1]))
-        clip = resample(Clip(np.stack(frames), sweep.t_s[keep], np.zeros((len(keep), 2)), text, meta), self.fps)
-        return Clip(clip.frames, clip.timestamps, resample(motion, self.fps).actions, text, clip.meta)
+        clip = resample(Clip(np.stack(frames), sweep.t_s[keep], np.zeros((len(keep), 2)), text, meta), self.fps, True)
+        return Clip(clip.frames, clip.timestamps, resample(motion, self.fps, True).actions, text, clip.meta)
 
     def __iter__(self) -> Iterator[Clip]:
         self.report = NuScenesReport()
