@@ -98,7 +98,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped model)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--sampling-steps", type=int, default=2, help="MaskGIT steps per dreamt frame (2)")
+    ap.add_argument(
+        "--sampling-steps", type=int, default=None, help="MaskGIT steps per dreamt frame (the checkpoint's)"
+    )
     ap.add_argument("--checkpoint-every", type=int, default=4096, help="env steps between checkpoints (4096)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
     ap.add_argument("--work", required=True, help="directory of the two arms' runs")

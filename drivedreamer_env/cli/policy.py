@@ -74,7 +74,7 @@ def add_train_parser(train: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped model)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (the policy and the dream)")
     p.add_argument("--sampling-steps", type=int, default=None,
-                   help=f"MaskGIT steps per dreamt frame ({defaults.sampling_steps})")  # fmt: skip
+                   help="MaskGIT steps per dreamt frame (default: the checkpoint's)")  # fmt: skip
     ppo = p.add_argument_group("PPO and run settings (SB3's names)")
     for f in dataclasses.fields(PolicyTrainConfig):
         if f.name not in EXPLICIT:

@@ -2,8 +2,8 @@
 
 The PPO defaults are rl-zoo's Atari settings (8 envs x 128 steps per rollout, 4 epochs of 256-sample minibatches,
 learning rate 2.5e-4, clip 0.1, entropy 0.01), constant over the run so that a resumed run continues the same
-schedule. The dream samples 2 MaskGIT steps per frame by default: with the shipped model's warp decoding that
-loses 0.05 dB and no control against 8 (README, "Quality against MaskGIT steps") and is about 2.4x faster.
+schedule. The dream samples the checkpoint's MaskGIT steps per frame by default (1 for the shipped model: with
+its warp decoding that loses 0.02 dB and no control against 8, README "Benchmarks", and is about 3x faster).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class PolicyTrainConfig:
         seed: seeds the policy, SB3 and the envs (sub-env i gets seed + i).
         checkpoint: world-model directory (None = the shipped model); the sim renders at its resolution too.
         device: torch device of the policy and the dream ("auto", "cpu", "cuda").
-        sampling_steps: MaskGIT steps per dreamt frame.
+        sampling_steps: MaskGIT steps per dreamt frame; None = the checkpoint's.
         max_episode_steps: truncation of an episode, in both worlds (400 = 40 s).
         n_steps: steps per sub-env in a rollout (a rollout is n_steps x num_envs samples).
         batch_size: PPO minibatch size.
@@ -51,7 +51,7 @@ class PolicyTrainConfig:
     seed: int = 0
     checkpoint: str | None = None
     device: str = "auto"
-    sampling_steps: int = 2
+    sampling_steps: int | None = None
     max_episode_steps: int = 400
     n_steps: int = 128
     batch_size: int = 256
@@ -72,7 +72,7 @@ class PolicyTrainConfig:
             raise ValueError(f"algo must be one of {list(ALGOS)}, got {self.algo!r}")
         for name in ("steps", "num_envs", "sampling_steps", "max_episode_steps", "n_steps", "n_epochs",
                      "checkpoint_every"):  # fmt: skip
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         rollout = self.n_steps * self.num_envs
         if not 2 <= self.batch_size <= rollout:
