@@ -218,3 +218,34 @@ def test_train_planner_writes_a_checkpoint_the_bc_planner_loads(tmp_path) -> Non
     plan = spec.factory().plan(obs)
     assert isinstance(plan, Trajectory) and plan.poses.shape == (8, 3) and np.isfinite(plan.poses).all()
     assert isinstance(BCPlanner(load_bc_network(out)).plan(obs), Trajectory)
+
+
+def test_an_sb3_model_file_plans_on_the_dict_observation(tmp_path) -> None:
+    """A PPO model saved by SB3 (its own .zip) loads as a planner and turns a PlannerInput into an action."""
+    pytest.importorskip("stable_baselines3")
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+
+    space = gym.spaces.Dict({
+        "image": gym.spaces.Box(0, 255, (64, 128, 3), np.uint8),
+        "speed": gym.spaces.Box(-np.inf, np.inf, (1,), np.float32),
+        "yaw_rate": gym.spaces.Box(-np.inf, np.inf, (1,), np.float32),
+    })  # fmt: skip
+
+    class Blank(gym.Env):
+        observation_space = space
+        action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            return space.sample(), {}
+
+        def step(self, action):
+            return space.sample(), 0.0, True, False, {}
+
+    path = tmp_path / "policy.zip"
+    PPO("MultiInputPolicy", Blank(), n_steps=8, batch_size=8, seed=0).save(path)
+    planner = load_planner(str(path)).factory()
+    obs = PlannerInput(np.zeros((64, 128, 3), np.uint8), 8.0, 0.0, "straight", 0, 0.1, np.zeros(3), np.zeros((2, 2)))
+    action = planner.plan(obs)
+    assert isinstance(action, Action) and np.isfinite([action.steering, action.speed]).all()
+    assert -1.0 <= action.steering <= 1.0 and -1.0 <= action.speed <= 1.0
