@@ -11,37 +11,69 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from drivedreamer_env.eval.task_eval import InpaintFn, StylizeFn
+    from drivedreamer_env.models.sampler import SamplerConfig
+    from drivedreamer_env.models.world_model import WorldModel
+    from drivedreamer_env.tasks.style_sampling import InpaintConfig, StylizeConfig
+
+
+def task_callables(
+    wm: WorldModel, sampler: SamplerConfig, frames: int, stylize: StylizeConfig, inpaint: InpaintConfig
+) -> tuple[StylizeFn, InpaintFn]:
+    """The world model's ``stylize`` and ``inpaint`` tasks (:func:`~drivedreamer_env.tasks.generation.generate`)
+    as the callables :func:`~drivedreamer_env.eval.task_eval.evaluate_tasks` scores."""
+    from drivedreamer_env.tasks.generation import generate
+
+    def run_stylize(video: np.ndarray, text: str, seed: int) -> np.ndarray:
+        return generate(wm, "stylize", video=video, text=text, num_frames=frames, sampler=sampler, seed=seed,
+                        stylize=stylize)  # fmt: skip
+
+    def run_inpaint(video: np.ndarray, mask: np.ndarray, text: str, seed: int) -> np.ndarray:
+        return generate(wm, "inpaint", video=video, text=text, mask=mask, num_frames=frames, sampler=sampler,
+                        seed=seed, inpaint=inpaint)  # fmt: skip
+
+    return run_stylize, run_inpaint
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[SamplerConfig, StylizeConfig, InpaintConfig]:
+    """The sampler and the two tasks' settings of ``eval tasks`` (bad values are clear errors)."""
+    from drivedreamer_env.models.sampler import SamplerConfig
+    from drivedreamer_env.tasks.style_sampling import InpaintConfig, StylizeConfig
+
+    sampler = SamplerConfig(steps=args.steps, temperature=args.temperature, guidance_scale=args.guidance)
+    stylize = StylizeConfig(ratio=args.style_ratio, schedule=args.stylize_schedule, rounds=args.stylize_rounds,
+                            text_guidance=args.text_guidance)  # fmt: skip
+    return (
+        sampler,
+        stylize,
+        InpaintConfig(ring=args.inpaint_ring, feather_px=args.feather_px, text_guidance=args.inpaint_text_guidance),
+    )
 
 
 def run_eval_tasks(args: argparse.Namespace) -> dict[str, Any]:
     """Load the model, score both tasks, write the JSON and the before/after pictures; returns the JSON."""
-    import numpy as np
     import torch
 
     from drivedreamer_env.eval.task_eval import INPAINT_BOX, evaluate_tasks
     from drivedreamer_env.io_utils import write_json
     from drivedreamer_env.media import contact_sheet, upscale, write_png
-    from drivedreamer_env.models.sampler import SamplerConfig
     from drivedreamer_env.models.world_model import WorldModel
     from drivedreamer_env.provenance import environment
     from drivedreamer_env.sim.config import CameraConfig
-    from drivedreamer_env.tasks.generation import generate
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    sampler, stylize_cfg, inpaint_cfg = configs_from_args(args)
     wm = WorldModel.load(args.checkpoint, device=args.device)
     h, w = wm.resolution
-    sampler = SamplerConfig(steps=args.steps, temperature=args.temperature, guidance_scale=args.guidance)
-    common = {"sampler": sampler, "num_frames": args.frames}
-
-    def stylize(frames: np.ndarray, text: str, seed: int) -> np.ndarray:  # a StylizeFn
-        return generate(wm, "stylize", video=frames, text=text, style_ratio=args.style_ratio, seed=seed, **common)
-
-    def inpaint(frames: np.ndarray, mask: np.ndarray, text: str, seed: int) -> np.ndarray:  # an InpaintFn
-        return generate(wm, "inpaint", video=frames, text=text, mask=mask, seed=seed, **common)
-
+    stylize, inpaint = task_callables(wm, sampler, args.frames, stylize_cfg, inpaint_cfg)
     t0 = time.perf_counter()
     scores = evaluate_tasks(CameraConfig(width=w, height=h), stylize, inpaint, args.scenes_per_style, args.frames)
     seconds = time.perf_counter() - t0
@@ -51,11 +83,10 @@ def run_eval_tasks(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "scenes_per_style": args.scenes_per_style,
             "frames": args.frames,
-            "style_ratio": args.style_ratio,
             "inpaint_box": list(INPAINT_BOX),
-            "steps": args.steps,
-            "temperature": args.temperature,
-            "guidance": args.guidance,
+            "sampler": asdict(sampler),
+            "stylize": asdict(stylize_cfg),
+            "inpaint": asdict(inpaint_cfg),
             "seconds": round(seconds, 1),
         },
         "command": " ".join(shlex.quote(a) for a in ["drivedreamer", *sys.argv[1:]]),
@@ -89,6 +120,22 @@ def add_tasks(ev: argparse._SubParsersAction) -> None:
     et.add_argument("--scenes-per-style", type=int, default=4, help="held-out drives per source style (9 styles)")
     et.add_argument("--frames", type=int, default=4, help="frames per drive")
     et.add_argument("--style-ratio", type=float, default=0.6, help="fraction of tokens re-generated by stylize")
+    et.add_argument(
+        "--stylize-schedule",
+        choices=("random", "structure"),
+        default="random",
+        help="stylize token positions: random (same in every frame) or the flattest (edges kept)",
+    )
+    et.add_argument(
+        "--stylize-rounds",
+        type=int,
+        default=1,
+        help="> 1: re-mask the least text-consistent share and regenerate, this many fills in all",
+    )
+    et.add_argument("--text-guidance", type=float, default=1.0, help="stylize: guidance on the text only (1 = off)")
+    et.add_argument("--inpaint-ring", action="store_true", help="re-sample the fill's boundary tokens")
+    et.add_argument("--inpaint-text-guidance", type=float, default=1.0, help="inpaint: guidance on the text only")
+    et.add_argument("--feather-px", type=int, default=0, help="inpaint: blend the fill in over this many pixels")
     et.add_argument("--steps", type=int, default=8, help="MaskGIT steps (the generate default)")
     et.add_argument("--temperature", type=float, default=1.0)
     et.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
