@@ -19,6 +19,7 @@ from drivedreamer_env.tasks.style_sampling import (
     edge_token_energy,
     feather,
     flattest,
+    refill_rounds,
     stylize_fill,
 )
 
@@ -75,6 +76,17 @@ def test_structure_schedule_keeps_the_edge_tokens(wm):
     assert torch.equal(clip.tokens[0] == wm.stpt.cfg.mask_id, torch.from_numpy(regen))
 
 
+def test_refill_rounds_change_only_allowed_tokens(wm):
+    tokens = wm.encode(_video())[None]
+    allowed = torch.zeros_like(tokens, dtype=torch.bool)
+    allowed[..., 2:, 4:] = True
+    out, masks = refill_rounds(wm, tokens, 2, 0.5, SamplerConfig(steps=2), [torch.Generator().manual_seed(0)],
+                               None, wm.text_ids(["dusk, dense fog"]), 2.0, seed=0, allowed=allowed)  # fmt: skip
+    assert len(masks) == 2 and all(int(m.sum()) == int(allowed.sum()) // 2 for m in masks)
+    assert all(not (m & ~allowed).any() for m in masks)
+    assert torch.equal(out[~allowed], tokens[~allowed])
+
+
 def test_boundary_ring_is_the_masked_tokens_next_to_kept_ones():
     m = torch.zeros(1, 4, 8, dtype=torch.bool)
     m[0, 1:, 4:] = True  # touches the bottom and right edges of the grid: those are no boundary
@@ -102,7 +114,7 @@ def test_inpaint_levers_keep_the_unmasked_pixels(wm):
     mask = np.zeros((32, 64), bool)
     mask[10:, 30:] = True
     video = _video()
-    for cfg in (InpaintConfig(ring=True), InpaintConfig(feather_px=6, text_guidance=3.0)):
+    for cfg in (InpaintConfig(ring=True), InpaintConfig(feather_px=6, text_guidance=3.0, rounds=2)):
         out = generate(wm, "inpaint", video=video, text="night", mask=mask, num_frames=3,
                        sampler=SamplerConfig(steps=2), inpaint=cfg)  # fmt: skip
         assert np.array_equal(out[:, ~mask], wm.prepare(video)[:, ~mask])

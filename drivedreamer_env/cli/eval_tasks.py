@@ -53,7 +53,12 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SamplerConfig, StylizeC
     return (
         sampler,
         stylize,
-        InpaintConfig(ring=args.inpaint_ring, feather_px=args.feather_px, text_guidance=args.inpaint_text_guidance),
+        InpaintConfig(
+            ring=args.inpaint_ring,
+            feather_px=args.feather_px,
+            text_guidance=args.inpaint_text_guidance,
+            rounds=args.inpaint_rounds,
+        ),
     )
 
 
@@ -135,6 +140,7 @@ def add_tasks(ev: argparse._SubParsersAction) -> None:
     et.add_argument("--text-guidance", type=float, default=1.0, help="stylize: guidance on the text only (1 = off)")
     et.add_argument("--inpaint-ring", action="store_true", help="re-sample the fill's boundary tokens")
     et.add_argument("--inpaint-text-guidance", type=float, default=1.0, help="inpaint: guidance on the text only")
+    et.add_argument("--inpaint-rounds", type=int, default=1, help="> 1: re-mask the fill's least text-consistent half")
     et.add_argument("--feather-px", type=int, default=0, help="inpaint: blend the fill in over this many pixels")
     et.add_argument("--steps", type=int, default=8, help="MaskGIT steps (the generate default)")
     et.add_argument("--temperature", type=float, default=1.0)

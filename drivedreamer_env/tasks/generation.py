@@ -10,11 +10,13 @@ from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.tasks.names import TASKS
 from drivedreamer_env.tasks.recipes import RECIPES, TaskInputs
 from drivedreamer_env.tasks.style_sampling import (
+    INPAINT_ROUND_SHARE,
     InpaintConfig,
     StylizeConfig,
     boundary_ring,
     feather,
     fill,
+    refill_rounds,
     stylize_fill,
 )
 
@@ -108,6 +110,9 @@ def generate(
             tokens = stylize_fill(wm, clip.tokens, stylize, sampler, gens, acts, ids, seed)[0]
         elif task == "inpaint":
             tokens = fill(wm, clip.tokens, sampler, gens, acts, ids, inpaint.text_guidance)
+            fill_mask = clip.tokens == wm.stpt.cfg.mask_id
+            tokens = refill_rounds(wm, tokens, inpaint.rounds - 1, INPAINT_ROUND_SHARE, sampler, gens, acts, ids,
+                                   inpaint.text_guidance, seed, allowed=fill_mask)[0]  # fmt: skip
             if inpaint.ring:  # the fill's boundary tokens again, with both sides given
                 mask_id = wm.stpt.cfg.mask_id
                 ring = boundary_ring(clip.tokens == mask_id).to(tokens.device)

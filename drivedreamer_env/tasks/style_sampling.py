@@ -5,10 +5,10 @@
   edge tokens kept), guidance on the text only (the unconditional branch drops the text and keeps the actions and
   the given tokens), and rounds (regenerate, then re-mask the ``ratio`` of tokens least consistent with the text
   and regenerate them again);
-* :class:`InpaintConfig` — guidance on the text only, as for ``stylize``, and boundary-aware inpainting: the
-  fill's tokens along the mask boundary re-sampled once more with the context and the rest of the fill given
-  (``ring``), and a feathered composite of the decoded fill with the kept pixels over ``feather_px`` pixels inside
-  the mask (the pixels outside it are still kept exactly).
+* :class:`InpaintConfig` — guidance on the text only and rounds (over the fill only), as for ``stylize``; and
+  boundary-aware inpainting: the fill's tokens along the mask boundary re-sampled once more with the context and
+  the rest of the fill given (``ring``), and a feathered composite of the decoded fill with the kept pixels over
+  ``feather_px`` pixels inside the mask (the pixels outside it are still kept exactly).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from drivedreamer_env.models.sampler import Generators, SamplerConfig, generate_
 from drivedreamer_env.models.world_model import WorldModel
 
 STYLIZE_SCHEDULES = ("random", "structure")
+INPAINT_ROUND_SHARE = 0.5  # share of the fill re-masked in each further inpainting round
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,11 @@ class InpaintConfig:
     ring: bool = False  # re-sample the fill's tokens that touch the mask boundary, with everything else given
     feather_px: int = 0  # ramp from the kept pixels to the fill over this many pixels inside the mask
     text_guidance: float = 1.0  # classifier-free guidance on the text only (1 = off)
+    rounds: int = 1  # > 1: re-mask the least text-consistent half of the fill and fill it again, this many fills
 
     def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ValueError(f"inpaint rounds must be >= 1, got {self.rounds}")
         if self.feather_px < 0:
             raise ValueError(f"inpaint feather_px must be >= 0, got {self.feather_px}")
         if self.text_guidance < 0:
@@ -137,6 +141,41 @@ def text_consistency(
     return score
 
 
+def refill_rounds(
+    wm: WorldModel,
+    tokens: torch.Tensor,
+    rounds: int,
+    share: float,
+    sampler: SamplerConfig,
+    generators: Generators,
+    actions: torch.Tensor | None,
+    text_ids: torch.Tensor | None,
+    text_guidance: float,
+    seed: int,
+    allowed: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``rounds`` times: re-mask the ``share`` of the ``allowed`` (default: all) tokens of a filled (1, T, h, w)
+    clip that are least consistent with the text (:func:`text_consistency`), and fill them again. Returns the
+    tokens and each round's mask; tokens outside ``allowed`` never change."""
+    masks = []
+    if rounds and text_ids is None:
+        raise ValueError("re-masking rounds need a text to be consistent with (text=...)")
+    mask_id = wm.stpt.cfg.mask_id
+    out = tokens
+    allowed = torch.ones_like(out, dtype=torch.bool) if allowed is None else allowed.to(out.device)
+    for r in range(rounds):
+        score = text_consistency(wm, out, actions, text_ids, seed + 1 + r)
+        score = torch.where(allowed, score, torch.full_like(score, torch.inf)).flatten()
+        k = round(share * int(allowed.sum()))
+        remask = torch.zeros(score.numel(), dtype=torch.bool, device=score.device)
+        remask[score.argsort()[:k]] = True
+        remask = remask.reshape(out.shape)
+        masks.append(remask.cpu())
+        out = fill(wm, torch.where(remask, torch.full_like(out, mask_id), out), sampler, generators, actions,
+                   text_ids, text_guidance)  # fmt: skip
+    return out, masks
+
+
 def stylize_fill(
     wm: WorldModel,
     tokens: torch.Tensor,
@@ -150,20 +189,11 @@ def stylize_fill(
     """Fill the masked (1, T, h, w) ``tokens``; then, for each further round, re-mask the ``cfg.ratio`` share of
     all tokens least consistent with the text and fill them again. Returns the tokens and each round's mask."""
     mask_id = wm.stpt.cfg.mask_id
-    masks = [(tokens == mask_id).cpu()]
+    first = (tokens == mask_id).cpu()
     out = fill(wm, tokens, sampler, generators, actions, text_ids, cfg.text_guidance)
-    for r in range(1, cfg.rounds):
-        if text_ids is None:
-            raise ValueError("stylize rounds need a text to be consistent with (text=...)")
-        score = text_consistency(wm, out, actions, text_ids, seed + r).flatten()
-        k = round(cfg.ratio * score.numel())
-        remask = torch.zeros(score.numel(), dtype=torch.bool, device=score.device)
-        remask[score.argsort()[:k]] = True
-        remask = remask.reshape(out.shape)
-        masks.append(remask.cpu())
-        out = fill(wm, torch.where(remask, torch.full_like(out, mask_id), out), sampler, generators, actions,
-                   text_ids, cfg.text_guidance)  # fmt: skip
-    return out, masks
+    out, masks = refill_rounds(wm, out, cfg.rounds - 1, cfg.ratio, sampler, generators, actions, text_ids,
+                               cfg.text_guidance, seed)  # fmt: skip
+    return out, [first, *masks]
 
 
 def boundary_ring(token_mask: torch.Tensor) -> torch.Tensor:
