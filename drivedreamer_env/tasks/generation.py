@@ -10,7 +10,7 @@ from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.tasks.names import TASKS
 from drivedreamer_env.tasks.recipes import RECIPES, TaskInputs
 from drivedreamer_env.tasks.style_sampling import (
-    INPAINT_ROUND_SHARE,
+    ROUND_SHARE,
     InpaintConfig,
     StylizeConfig,
     boundary_ring,
@@ -111,7 +111,7 @@ def generate(
         elif task == "inpaint":
             tokens = fill(wm, clip.tokens, sampler, gens, acts, ids, inpaint.text_guidance)
             fill_mask = clip.tokens == wm.stpt.cfg.mask_id
-            tokens = refill_rounds(wm, tokens, inpaint.rounds - 1, INPAINT_ROUND_SHARE, sampler, gens, acts, ids,
+            tokens = refill_rounds(wm, tokens, inpaint.rounds - 1, ROUND_SHARE, sampler, gens, acts, ids,
                                    inpaint.text_guidance, seed, allowed=fill_mask)[0]  # fmt: skip
             if inpaint.ring:  # the fill's boundary tokens again, with both sides given
                 mask_id = wm.stpt.cfg.mask_id

@@ -3,8 +3,8 @@
 * :class:`StylizeConfig` — which token positions ``stylize`` regenerates (``"random"``: a random ``ratio`` of
   positions, WorldDreamer's dynamic masking; ``"structure"``: the flattest ``ratio`` of each frame's tokens, the
   edge tokens kept), guidance on the text only (the unconditional branch drops the text and keeps the actions and
-  the given tokens), and rounds (regenerate, then re-mask the ``ratio`` of tokens least consistent with the text
-  and regenerate them again);
+  the given tokens), and rounds (regenerate, then re-mask the tokens least consistent with the text and regenerate
+  them again);
 * :class:`InpaintConfig` — guidance on the text only and rounds (over the fill only), as for ``stylize``; and
   boundary-aware inpainting: the fill's tokens along the mask boundary re-sampled once more with the context and
   the rest of the fill given (``ring``), and a feathered composite of the decoded fill with the kept pixels over
@@ -24,7 +24,7 @@ from drivedreamer_env.models.sampler import Generators, SamplerConfig, generate_
 from drivedreamer_env.models.world_model import WorldModel
 
 STYLIZE_SCHEDULES = ("random", "structure")
-INPAINT_ROUND_SHARE = 0.5  # share of the fill re-masked in each further inpainting round
+ROUND_SHARE = 0.5  # share of the regenerable tokens (inpaint: the fill; structure: the flat ones) re-masked per round
 
 
 @dataclass(frozen=True)
@@ -186,14 +186,18 @@ def stylize_fill(
     text_ids: torch.Tensor | None,
     seed: int,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Fill the masked (1, T, h, w) ``tokens``; then, for each further round, re-mask the ``cfg.ratio`` share of
-    all tokens least consistent with the text and fill them again. Returns the tokens and each round's mask."""
+    """Fill the masked (1, T, h, w) ``tokens``; then, for each further round, re-mask the tokens least consistent
+    with the text and fill them again: the ``cfg.ratio`` share of all tokens (``"random"``), or the
+    :data:`ROUND_SHARE` of the first round's flat tokens, the edge tokens kept throughout (``"structure"``).
+    Returns the tokens and each round's mask."""
     mask_id = wm.stpt.cfg.mask_id
-    first = (tokens == mask_id).cpu()
+    first = tokens == mask_id
     out = fill(wm, tokens, sampler, generators, actions, text_ids, cfg.text_guidance)
-    out, masks = refill_rounds(wm, out, cfg.rounds - 1, cfg.ratio, sampler, generators, actions, text_ids,
-                               cfg.text_guidance, seed)  # fmt: skip
-    return out, [first, *masks]
+    # "random": any token may be re-masked later; "structure": the edge tokens are kept in every round
+    allowed, share = (first, ROUND_SHARE) if cfg.schedule == "structure" else (None, cfg.ratio)
+    out, masks = refill_rounds(wm, out, cfg.rounds - 1, share, sampler, generators, actions, text_ids,
+                               cfg.text_guidance, seed, allowed=allowed)  # fmt: skip
+    return out, [first.cpu(), *masks]
 
 
 def boundary_ring(token_mask: torch.Tensor) -> torch.Tensor:
