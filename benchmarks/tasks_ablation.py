@@ -30,7 +30,7 @@ from drivedreamer_env.models.sampler import SamplerConfig
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.provenance import environment
 from drivedreamer_env.sim.config import CameraConfig
-from drivedreamer_env.tasks.style_sampling import InpaintConfig, StylizeConfig
+from drivedreamer_env.tasks.options import InpaintConfig, StylizeConfig
 
 KEYS = {
     "stylize": ("stylize_style_accuracy", "stylize_structure", "stylize_source_style_share"),
@@ -38,17 +38,22 @@ KEYS = {
 }
 
 
-def parse_row(spec: str, cls: type) -> tuple[str, object]:
-    """``NAME:KEY=VALUE,...`` -> (NAME, cls(**values)), values typed after the dataclass's defaults."""
+def parse_row(spec: str, cls: type) -> tuple[str, object, SamplerConfig]:
+    """``NAME:KEY=VALUE,...`` -> (NAME, cls(**values), the sampler), values typed after the dataclasses' defaults;
+    ``temperature`` and ``steps`` set the MaskGIT sampler (default :class:`SamplerConfig`, as ``generate``)."""
     name, _, rest = spec.partition(":")
     types = {f.name: type(f.default) for f in fields(cls)}
-    kw = {}
+    sampler_types = {"temperature": float, "steps": int}
+    kw, skw = {}, {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
-        if key not in types:
-            raise SystemExit(f"row {spec!r}: unknown key {key!r}; expected one of {sorted(types)}")
-        kw[key] = value in ("1", "true", "True") if types[key] is bool else types[key](value)
-    return name, cls(**kw)
+        if key in sampler_types:
+            skw[key] = sampler_types[key](value)
+        elif key in types:
+            kw[key] = value in ("1", "true", "True") if types[key] is bool else types[key](value)
+        else:
+            raise SystemExit(f"row {spec!r}: unknown key {key!r}; expected one of {sorted(types | sampler_types)}")
+    return name, cls(**kw), SamplerConfig(**skw)
 
 
 def main() -> int:
@@ -66,9 +71,8 @@ def main() -> int:
     h, w = wm.resolution
     cam = CameraConfig(width=w, height=h)
     judges = fit_judges(cam)
-    sampler = SamplerConfig()
     result: dict = {"task": args.task, "scenes_per_style": args.scenes_per_style, "frames": args.frames, "rows": {}}
-    for name, cfg in rows:
+    for name, cfg, sampler in rows:
         t0 = time.perf_counter()
         kw = {"stylize": cfg} if args.task == "stylize" else {"inpaint": cfg}
         stylize, inpaint = task_callables(wm, sampler, args.frames, **{"stylize": StylizeConfig(),
@@ -77,7 +81,12 @@ def main() -> int:
                                 inpaint if args.task == "inpaint" else None, args.scenes_per_style, args.frames,
                                 judges=judges).to_json()  # fmt: skip
         row = {k: scores[k] for k in KEYS[args.task]}
-        row.update(config=asdict(cfg), seconds=round(time.perf_counter() - t0, 1))
+        row.update(
+            config=asdict(cfg),
+            temperature=sampler.temperature,
+            steps=sampler.steps,
+            seconds=round(time.perf_counter() - t0, 1),
+        )
         result["rows"][name] = row
         print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     result["references"] = {k: v for k, v in scores.items() if k.endswith(("_gt", "_validation_accuracy"))}

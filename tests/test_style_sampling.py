@@ -11,10 +11,9 @@ from drivedreamer_env.models.text import TextEncoderConfig
 from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.tasks.generation import generate
+from drivedreamer_env.tasks.options import InpaintConfig, StylizeConfig
 from drivedreamer_env.tasks.recipes import TaskInputs, stylize
 from drivedreamer_env.tasks.style_sampling import (
-    InpaintConfig,
-    StylizeConfig,
     boundary_ring,
     edge_token_energy,
     feather,

@@ -8,12 +8,11 @@ import torch
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig, generate_joint
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.tasks.names import TASKS
+from drivedreamer_env.tasks.options import ROUND_SHARE, InpaintConfig, StylizeConfig
 from drivedreamer_env.tasks.recipes import RECIPES, TaskInputs
 from drivedreamer_env.tasks.style_sampling import (
-    ROUND_SHARE,
-    InpaintConfig,
-    StylizeConfig,
     boundary_ring,
+    dilate_tokens,
     feather,
     fill,
     refill_rounds,
@@ -84,18 +83,18 @@ def generate(
         num_frames: frames to output for the generative tasks.
         context_frames: given frames for ``action-to-video``.
         mask: (T, H, W) or (H, W) bool pixel mask for ``inpaint`` (True = regenerate).
-        style_ratio: fraction of token positions ``stylize`` regenerates (default 0.6; the same as
-            ``stylize.ratio``, give one or the other).
+        style_ratio: fraction of token positions ``stylize`` regenerates (default: ``StylizeConfig().ratio``;
+            the same as ``stylize.ratio``, give one or the other).
         sampler: MaskGIT decoding settings (default :class:`SamplerConfig`).
         seed: seed of the sampler (and of the ``stylize`` token positions).
         stylize: the ``stylize`` schedule, text guidance and rounds (default: :class:`StylizeConfig`).
-        inpaint: boundary-aware ``inpaint`` (default: :class:`InpaintConfig`, off).
+        inpaint: how ``inpaint`` fills (default: :class:`InpaintConfig`).
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     if stylize is not None and style_ratio is not None and style_ratio != stylize.ratio:
         raise ValueError(f"style_ratio={style_ratio} contradicts stylize.ratio={stylize.ratio}: give one of them")
-    stylize = stylize or StylizeConfig(ratio=0.6 if style_ratio is None else style_ratio)
+    stylize = stylize or (StylizeConfig() if style_ratio is None else StylizeConfig(ratio=style_ratio))
     inpaint = inpaint or InpaintConfig()
     sampler = sampler or SamplerConfig()
     ids = wm.text_ids([text]) if text else None
@@ -109,13 +108,14 @@ def generate(
         if task == "stylize":
             tokens = stylize_fill(wm, clip.tokens, stylize, sampler, gens, acts, ids, seed)[0]
         elif task == "inpaint":
-            tokens = fill(wm, clip.tokens, sampler, gens, acts, ids, inpaint.text_guidance)
-            fill_mask = clip.tokens == wm.stpt.cfg.mask_id
+            mask_id = wm.stpt.cfg.mask_id
+            fill_mask = dilate_tokens(clip.tokens == mask_id, inpaint.dilate)
+            start = torch.where(fill_mask, torch.full_like(clip.tokens, mask_id), clip.tokens)
+            tokens = fill(wm, start, sampler, gens, acts, ids, inpaint.text_guidance)
             tokens = refill_rounds(wm, tokens, inpaint.rounds - 1, ROUND_SHARE, sampler, gens, acts, ids,
                                    inpaint.text_guidance, seed, allowed=fill_mask)[0]  # fmt: skip
             if inpaint.ring:  # the fill's boundary tokens again, with both sides given
-                mask_id = wm.stpt.cfg.mask_id
-                ring = boundary_ring(clip.tokens == mask_id).to(tokens.device)
+                ring = boundary_ring(fill_mask).to(tokens.device)
                 remasked = torch.where(ring, torch.full_like(tokens, mask_id), tokens)
                 tokens = fill(wm, remasked, sampler, gens, acts, ids, inpaint.text_guidance)
         else:

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from drivedreamer_env.models.world_model import WorldModel
-from drivedreamer_env.tasks.style_sampling import StylizeConfig, edge_token_energy, flattest
+from drivedreamer_env.tasks.options import StylizeConfig
+from drivedreamer_env.tasks.style_sampling import edge_token_energy, flattest
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,14 @@
   edge tokens kept), guidance on the text only (the unconditional branch drops the text and keeps the actions and
   the given tokens), and rounds (regenerate, then re-mask the tokens least consistent with the text and regenerate
   them again);
-* :class:`InpaintConfig` — guidance on the text only and rounds (over the fill only), as for ``stylize``; and
+* :class:`InpaintConfig` — guidance on the text only and rounds (over the fill only), as for ``stylize``; a
+  ``dilate``-d generated region (less source-style context); and
   boundary-aware inpainting: the fill's tokens along the mask boundary re-sampled once more with the context and
   the rest of the fill given (``ring``), and a feathered composite of the decoded fill with the kept pixels over
   ``feather_px`` pixels inside the mask (the pixels outside it are still kept exactly).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -22,47 +21,7 @@ import torch.nn.functional as F
 
 from drivedreamer_env.models.sampler import Generators, SamplerConfig, generate_joint, maskgit_fill
 from drivedreamer_env.models.world_model import WorldModel
-
-STYLIZE_SCHEDULES = ("random", "structure")
-ROUND_SHARE = 0.5  # share of the regenerable tokens (inpaint: the fill; structure: the flat ones) re-masked per round
-
-
-@dataclass(frozen=True)
-class StylizeConfig:
-    """How ``stylize`` regenerates (defaults: the plain WorldDreamer recipe)."""
-
-    ratio: float = 0.6  # share of token positions regenerated (per round)
-    schedule: str = "random"  # "random" | "structure" (keep the edge tokens, regenerate the flat ones)
-    rounds: int = 1  # > 1: after each fill, re-mask the `ratio` least text-consistent tokens and fill again
-    text_guidance: float = 1.0  # classifier-free guidance on the text only (1 = off)
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.ratio <= 1.0:
-            raise ValueError(f"stylize ratio must be in (0, 1], got {self.ratio}")
-        if self.schedule not in STYLIZE_SCHEDULES:
-            raise ValueError(f"stylize schedule must be one of {STYLIZE_SCHEDULES}, got {self.schedule!r}")
-        if self.rounds < 1:
-            raise ValueError(f"stylize rounds must be >= 1, got {self.rounds}")
-        if self.text_guidance < 0:
-            raise ValueError(f"stylize text_guidance must be >= 0, got {self.text_guidance}")
-
-
-@dataclass(frozen=True)
-class InpaintConfig:
-    """Boundary-aware inpainting (defaults: off, the plain recipe)."""
-
-    ring: bool = False  # re-sample the fill's tokens that touch the mask boundary, with everything else given
-    feather_px: int = 0  # ramp from the kept pixels to the fill over this many pixels inside the mask
-    text_guidance: float = 1.0  # classifier-free guidance on the text only (1 = off)
-    rounds: int = 1  # > 1: re-mask the least text-consistent half of the fill and fill it again, this many fills
-
-    def __post_init__(self) -> None:
-        if self.rounds < 1:
-            raise ValueError(f"inpaint rounds must be >= 1, got {self.rounds}")
-        if self.feather_px < 0:
-            raise ValueError(f"inpaint feather_px must be >= 0, got {self.feather_px}")
-        if self.text_guidance < 0:
-            raise ValueError(f"inpaint text_guidance must be >= 0, got {self.text_guidance}")
+from drivedreamer_env.tasks.options import ROUND_SHARE, StylizeConfig
 
 
 def edge_token_energy(frames: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -198,6 +157,15 @@ def stylize_fill(
     out, masks = refill_rounds(wm, out, cfg.rounds - 1, share, sampler, generators, actions, text_ids,
                                cfg.text_guidance, seed, allowed=allowed)  # fmt: skip
     return out, [first.cpu(), *masks]
+
+
+def dilate_tokens(token_mask: torch.Tensor, rings: int) -> torch.Tensor:
+    """(..., h, w) bool -> the mask grown by ``rings`` tokens (8-connected) within each frame."""
+    if rings <= 0:
+        return token_mask
+    m = token_mask.float().flatten(0, -3)[:, None]
+    grown = F.max_pool2d(m, 2 * rings + 1, stride=1, padding=rings)
+    return grown[:, 0].reshape(token_mask.shape) > 0.5
 
 
 def boundary_ring(token_mask: torch.Tensor) -> torch.Tensor:
