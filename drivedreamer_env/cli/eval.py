@@ -1,4 +1,4 @@
-"""``drivedreamer eval <tokenizer|world-model|planners>``: evaluate a checkpoint (or planners in closed loop) and
+"""``drivedreamer eval <tokenizer|world-model|tasks|planners>``: evaluate a checkpoint (or planners in closed loop) and
 write the result JSON (+ images)."""
 
 from __future__ import annotations
@@ -132,11 +132,13 @@ def _add_planners(ev: argparse._SubParsersAction) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``eval`` and its ``tokenizer``, ``world-model``, ``planners`` and ``policy`` sub-verbs."""
+    """Register ``eval`` and its ``tokenizer``, ``world-model``, ``tasks``, ``planners`` and ``policy`` sub-verbs."""
     from drivedreamer_env.cli import policy
+    from drivedreamer_env.cli.eval_tasks import add_tasks
 
     ev = sub.add_parser("eval", help="evaluate a model").add_subparsers(dest="what", required=True)
     _add_tokenizer(ev)
     _add_world_model(ev)
+    add_tasks(ev)
     _add_planners(ev)
     policy.add_eval_parser(ev)

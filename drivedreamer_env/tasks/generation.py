@@ -8,7 +8,16 @@ import torch
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig, generate_joint
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.tasks.names import TASKS
+from drivedreamer_env.tasks.options import ROUND_SHARE, InpaintConfig, StylizeConfig
 from drivedreamer_env.tasks.recipes import RECIPES, TaskInputs
+from drivedreamer_env.tasks.style_sampling import (
+    boundary_ring,
+    dilate_tokens,
+    feather,
+    fill,
+    refill_rounds,
+    stylize_fill,
+)
 
 
 def _generators(seed: int, n: int = 1) -> list[torch.Generator]:
@@ -57,9 +66,11 @@ def generate(
     num_frames: int = 8,
     context_frames: int = 1,
     mask: np.ndarray | None = None,
-    style_ratio: float = 0.6,
+    style_ratio: float | None = None,
     sampler: SamplerConfig | None = None,
     seed: int = 0,
+    stylize: StylizeConfig | None = None,
+    inpaint: InpaintConfig | None = None,
 ) -> np.ndarray:
     """Run one task; returns generated frames (T, H, W, 3) uint8 at the model's resolution.
 
@@ -72,23 +83,45 @@ def generate(
         num_frames: frames to output for the generative tasks.
         context_frames: given frames for ``action-to-video``.
         mask: (T, H, W) or (H, W) bool pixel mask for ``inpaint`` (True = regenerate).
-        style_ratio: fraction of token positions ``stylize`` regenerates.
+        style_ratio: fraction of token positions ``stylize`` regenerates (default: ``StylizeConfig().ratio``;
+            the same as ``stylize.ratio``, give one or the other).
         sampler: MaskGIT decoding settings (default :class:`SamplerConfig`).
         seed: seed of the sampler (and of the ``stylize`` token positions).
+        stylize: the ``stylize`` schedule, text guidance and rounds (default: :class:`StylizeConfig`).
+        inpaint: how ``inpaint`` fills (default: :class:`InpaintConfig`).
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if stylize is not None and style_ratio is not None and style_ratio != stylize.ratio:
+        raise ValueError(f"style_ratio={style_ratio} contradicts stylize.ratio={stylize.ratio}: give one of them")
+    stylize = stylize or (StylizeConfig() if style_ratio is None else StylizeConfig(ratio=style_ratio))
+    inpaint = inpaint or InpaintConfig()
     sampler = sampler or SamplerConfig()
     ids = wm.text_ids([text]) if text else None
     gens = _generators(seed)
-    clip = RECIPES[task](wm, TaskInputs(video, num_frames, context_frames, mask, style_ratio, seed))
+    clip = RECIPES[task](wm, TaskInputs(video, num_frames, context_frames, mask, stylize, seed))
     if clip.causal:
         acts = _actions(actions, num_frames)
         tokens = _decode_causal(wm, clip.tokens, acts, num_frames, sampler, gens, ids)
     else:
         acts = _actions(actions, clip.tokens.shape[1])
-        tokens = generate_joint(wm.stpt, clip.tokens, sampler, gens, actions=acts, text_ids=ids)[0]
+        if task == "stylize":
+            tokens = stylize_fill(wm, clip.tokens, stylize, sampler, gens, acts, ids, seed)[0]
+        elif task == "inpaint":
+            mask_id = wm.stpt.cfg.mask_id
+            fill_mask = dilate_tokens(clip.tokens == mask_id, inpaint.dilate)
+            start = torch.where(fill_mask, torch.full_like(clip.tokens, mask_id), clip.tokens)
+            tokens = fill(wm, start, sampler, gens, acts, ids, inpaint.text_guidance)
+            tokens = refill_rounds(wm, tokens, inpaint.rounds - 1, ROUND_SHARE, sampler, gens, acts, ids,
+                                   inpaint.text_guidance, seed, allowed=fill_mask)[0]  # fmt: skip
+            if inpaint.ring:  # the fill's boundary tokens again, with both sides given
+                ring = boundary_ring(fill_mask).to(tokens.device)
+                remasked = torch.where(ring, torch.full_like(tokens, mask_id), tokens)
+                tokens = fill(wm, remasked, sampler, gens, acts, ids, inpaint.text_guidance)
+        else:
+            tokens = generate_joint(wm.stpt, clip.tokens, sampler, gens, actions=acts, text_ids=ids)
+        tokens = tokens[0]
     out = wm.decode(tokens)
     if clip.regenerate is not None:  # outside the mask the input pixels are kept exactly
-        out = np.where(clip.regenerate[..., None], out, clip.frames)
+        out = feather(out, clip.frames, clip.regenerate, inpaint.feather_px)
     return out

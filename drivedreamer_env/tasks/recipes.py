@@ -7,8 +7,8 @@ hands it to the sampler. Two decoding modes cover the five tasks:
   given) and ``action-to-video`` (``context_frames`` frames are given);
 * joint (every ``mask_id`` token of the clip at once): ``text-to-video`` (everything masked), ``inpaint`` (the
   tokens under a pixel mask; a token is masked if any of its pixels is, and pixels outside the mask are kept
-  exactly) and ``stylize`` (a random ``style_ratio`` of token positions, the same in every frame: WorldDreamer's
-  dynamic masking).
+  exactly) and ``stylize`` (a random ``ratio`` of token positions, the same in every frame: WorldDreamer's
+  dynamic masking, or the flattest tokens of each frame; :mod:`~drivedreamer_env.tasks.style_sampling`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from drivedreamer_env.models.world_model import WorldModel
+from drivedreamer_env.tasks.options import StylizeConfig
+from drivedreamer_env.tasks.style_sampling import edge_token_energy, flattest
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class TaskInputs:
     num_frames: int
     context_frames: int
     mask: np.ndarray | None
-    style_ratio: float
+    stylize: StylizeConfig
     seed: int
 
 
@@ -116,11 +118,18 @@ def inpaint(wm: WorldModel, x: TaskInputs) -> MaskedClip:
 
 
 def stylize(wm: WorldModel, x: TaskInputs) -> MaskedClip:
-    """A random ``style_ratio`` of token positions, the same in every frame, is regenerated jointly."""
-    _, tokens = _input_clip(wm, x, "stylize")
+    """A ``stylize.ratio`` share of the tokens is regenerated jointly: random positions, the same in every frame
+    (``"random"``, WorldDreamer's dynamic masking), or each frame's flattest tokens, its edges kept
+    (``"structure"``)."""
+    frames, tokens = _input_clip(wm, x, "stylize")
     c = wm.stpt.cfg
-    g = torch.Generator().manual_seed(x.seed)
-    token_mask = (torch.rand(1, 1, c.grid_h, c.grid_w, generator=g) < x.style_ratio).expand(1, tokens.shape[1], -1, -1)
+    if x.stylize.schedule == "structure":
+        token_mask = torch.from_numpy(flattest(edge_token_energy(frames, (c.grid_h, c.grid_w)), x.stylize.ratio))[None]
+    else:
+        g = torch.Generator().manual_seed(x.seed)
+        token_mask = (torch.rand(1, 1, c.grid_h, c.grid_w, generator=g) < x.stylize.ratio).expand(
+            1, tokens.shape[1], -1, -1
+        )
     return MaskedClip(_remask(wm, tokens, token_mask), causal=False)
 
 
