@@ -4,11 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from drivedreamer_env.models.checkpoint import save_component
 from drivedreamer_env.models.sampler import SamplerConfig
-from drivedreamer_env.models.stpt import STPT, STPTConfig
-from drivedreamer_env.models.text import TextEncoderConfig
-from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.tasks.generation import generate
 from drivedreamer_env.tasks.options import InpaintConfig, StylizeConfig
@@ -22,20 +18,10 @@ from drivedreamer_env.tasks.style_sampling import (
     stylize_fill,
 )
 
-TOK = TokenizerConfig(height=32, width=64, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
-WM = STPTConfig(
-    codebook_size=125, grid_h=4, grid_w=8, dim=32, layers=1, heads=2, context_frames=4,
-    text=TextEncoderConfig(vocab_size=64, max_words=8, dim=16, heads=2),
-)  # fmt: skip
-
 
 @pytest.fixture(scope="module")
-def wm(tmp_path_factory):
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("ckpt")
-    save_component(d, "tokenizer", VisualTokenizer(TOK), TOK)
-    save_component(d, "world_model", STPT(WM), WM)
-    return WorldModel.load(d, device="cpu")
+def wm(tiny_checkpoint):
+    return WorldModel.load(tiny_checkpoint, device="cpu")
 
 
 def _video(seed: int = 0) -> np.ndarray:
