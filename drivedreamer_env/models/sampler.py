@@ -184,6 +184,7 @@ class Rollout:
         self.actions = torch.zeros(self.rows, 0, 2, device=device)  # the latest actions, ...
         self.action_t0 = 0  # ... the first of which belongs to this absolute frame
         self.last_events: torch.Tensor | None = None
+        self._decoding_events: torch.Tensor | None = None  # event logits of the latest decoding pass
 
     def _encode_text(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ids = ids.to(self.device)
