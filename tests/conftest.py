@@ -1,19 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from tiny_configs import TINY_TOKENIZER, TINY_WORLD_MODEL
 
 from drivedreamer_env.models.checkpoint import save_component
-from drivedreamer_env.models.stpt import STPT, STPTConfig
-from drivedreamer_env.models.text import TextEncoderConfig
-from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
+from drivedreamer_env.models.stpt import STPT
+from drivedreamer_env.models.tokenizer import VisualTokenizer
 from drivedreamer_env.sim import SimConfig
-
-# a tiny random-initialised checkpoint (32 x 64 frames, a 4 x 8 token grid) for tests of the task plumbing
-TINY_TOKENIZER = TokenizerConfig(height=32, width=64, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
-TINY_WORLD_MODEL = STPTConfig(
-    codebook_size=125, grid_h=4, grid_w=8, dim=32, layers=1, heads=2, context_frames=4,
-    text=TextEncoderConfig(vocab_size=64, max_words=8, dim=16, heads=2),
-)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 import imageio
 import numpy as np
 import pytest
+from tiny_configs import TINY_TOKENIZER, TINY_WM_TRAIN_YAML
 
 from drivedreamer_env.cli import main
 from drivedreamer_env.data.split import split_windows
@@ -19,7 +20,7 @@ from drivedreamer_env.data.tokens import TokenShardSource, write_token_clip, wri
 from drivedreamer_env.data.video import VideoSourceError
 from drivedreamer_env.models.checkpoint import save_component
 from drivedreamer_env.models.reprojection import CameraModel
-from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
+from drivedreamer_env.models.tokenizer import VisualTokenizer
 from drivedreamer_env.sources import DataSpecError, open_source
 from drivedreamer_env.sources.multi import DataSpec, parse_data_specs
 from drivedreamer_env.sources.token_cache import resolve_token_dir
@@ -27,20 +28,8 @@ from drivedreamer_env.training.token_data import TokenDataModule
 from drivedreamer_env.training.world_model_config import WorldModelTrainConfig
 
 H, W, N_FRAMES, FPS = 64, 128, 20, 10.0
-TOK = TokenizerConfig(height=32, width=64, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
-WM_YAML = """model:
-  dim: 32
-  layers: 1
-  heads: 2
-  context_frames: 4
-  text: {vocab_size: 64, max_words: 8, dim: 16, layers: 1, heads: 2}
-frames: 4
-batch_size: 2
-warmup_steps: 1
-max_steps: 4
-checkpoint_every: 2
-log_every: 2
-"""
+TOK = TINY_TOKENIZER
+WM_YAML = TINY_WM_TRAIN_YAML.replace("MAX", "4") + "log_every: 2\n"
 
 
 def bar_frame(i: int) -> np.ndarray:

@@ -3,25 +3,15 @@
 import json
 
 import pytest
+from tiny_configs import TINY_TOKENIZER, TINY_WM_TRAIN_YAML
 
 from drivedreamer_env.cli import main
 from drivedreamer_env.data.tokens import TokenShardSource
 from drivedreamer_env.models.checkpoint import save_component
-from drivedreamer_env.models.tokenizer import TokenizerConfig, VisualTokenizer
+from drivedreamer_env.models.tokenizer import VisualTokenizer
 
-TOK = TokenizerConfig(height=32, width=64, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
-YAML = """model:
-  dim: 32
-  layers: 1
-  heads: 2
-  context_frames: 4
-  text: {vocab_size: 64, max_words: 8, dim: 16, layers: 1, heads: 2}
-frames: 4
-batch_size: 2
-warmup_steps: 1
-max_steps: MAX
-checkpoint_every: 2
-"""
+TOK = TINY_TOKENIZER
+YAML = TINY_WM_TRAIN_YAML
 
 
 @pytest.fixture(scope="module")
