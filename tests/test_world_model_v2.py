@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from drivedreamer_env.models.masking import MODES, MaskConfig, build_inputs, sample_masks
+from drivedreamer_env.models.masking import (
+    MODES,
+    PREDICTION_MODES,
+    MaskConfig,
+    build_inputs,
+    context_frames,
+    own_prediction_context,
+    sample_masks,
+)
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 
 MASK_ID = 64
@@ -127,3 +135,39 @@ def test_adaln_keeps_causality_and_cache_equivalence() -> None:
         cache = model.commit(cache, out, 3)
         step = model(tokens[:, 3:], actions=actions, cache=cache).logits
     torch.testing.assert_close(step, full[:, 3:], atol=1e-5, rtol=1e-4)
+
+
+def test_own_prediction_context_replaces_only_context_frames_after_the_first() -> None:
+    tokens, proposal, trusted = _batch(b=32, t=6)
+    cfg = MaskConfig(predict=0.4, dynamic=0.2, full=0, region=0, next=0.2, warp=0.2, self_context=0.7)
+    seen: list[torch.Tensor] = []
+
+    def predict(inputs: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        seen.append(inputs.clone())
+        assert torch.equal(inputs[:, 0], tokens[rows, 0]), "the one pass sees the true first frame"
+        later = inputs[:, 1:]
+        assert torch.equal(later[trusted[rows, 1:]], proposal[rows, 1:][trusted[rows, 1:]])
+        assert (later[~trusted[rows, 1:]] == MASK_ID).all()
+        return torch.where(inputs == MASK_ID, MASK_ID - 1 - tokens[rows], inputs)  # recognisably wrong tokens
+
+    def run(seed: int):
+        g = torch.Generator().manual_seed(seed)
+        masks, modes = sample_masks(*tokens.shape, cfg, g)
+        shown = own_prediction_context(tokens, masks, modes, cfg, g, predict, MASK_ID, proposal, trusted)
+        return masks, modes, shown, build_inputs(tokens, masks, modes, cfg, MASK_ID, g, proposal, trusted, shown)
+
+    masks, modes, shown, out = run(3)
+    assert seen, "some rows take the model's own context"
+    ctx = context_frames(masks)
+    changed_rows = 0
+    for i in range(len(tokens)):
+        assert torch.equal(shown[i, 0], tokens[i, 0])
+        assert torch.equal(shown[i, ctx[i] :], tokens[i, ctx[i] :]), "frames from the first masked one are true"
+        if not torch.equal(shown[i], tokens[i]):
+            changed_rows += 1
+            assert int(modes[i]) in PREDICTION_MODES and ctx[i] > 1
+        assert torch.equal(out.tokens[i, : ctx[i]], shown[i, : ctx[i]]), "the shown context is what the model sees"
+    assert changed_rows > 0
+    _, _, shown2, out2 = run(3)
+    assert torch.equal(shown, shown2) and torch.equal(out.tokens, out2.tokens), "seeded"
+    assert torch.equal(out.loss_mask, masks), "the loss positions (and targets, ``tokens``) are untouched"

@@ -11,6 +11,10 @@
   reprojected by its action and encoded, :mod:`drivedreamer_env.models.proposal`): trusted proposal tokens are
   shown, except a random share, and the rest is masked. What warp-then-refine decoding hands the model.
 
+Against the gap between true and dreamt context (DIAMOND's autoregressive steps): with ``self_context``, a
+share of the prediction samples sees the model's own one-pass predictions in place of its true context frames
+after the first (:func:`own_prediction_context`), so it learns from the context a rollout hands it.
+
 Masks are (B, T, h, w) bool, True where the model must predict the token. :func:`build_inputs` turns them into
 the model's input tokens and the loss positions: the masked tokens, and in ``warp`` every token of the future
 frames (a shown proposal token may be wrong, and the model must learn to correct it).
@@ -23,6 +27,7 @@ inputs are corrupted, never the targets.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -43,9 +48,12 @@ class MaskConfig:
     warp: float = 0.0  # needs token shards with warp proposals (``drivedreamer data tokenize --proposals``)
     warp_remask_max: float = 0.5  # in warp: masked share of the trusted proposal tokens, U(0, max) per sample
     corrupt_max: float = 0.0  # replaced share of shown past / proposal tokens, U(0, max) per sample
+    # share of the prediction samples whose context frames after the first are the model's own one-pass
+    # predictions (needs warp proposals); costs one forward pass without gradients per training step
+    self_context: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("warp_remask_max", "corrupt_max"):
+        for name in ("warp_remask_max", "corrupt_max", "self_context"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"MaskConfig.{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -123,16 +131,19 @@ def build_inputs(
     g: torch.Generator,
     proposal: torch.Tensor | None = None,
     trusted: torch.Tensor | None = None,
+    shown: torch.Tensor | None = None,
 ) -> TrainingInputs:
     """Model inputs and loss positions for true ``tokens`` (B, T, h, w) under ``masks`` / ``modes`` from
     :func:`sample_masks`. ``proposal`` / ``trusted`` (B, T, h, w) are the warp proposals, needed when a sample
-    is in ``warp`` mode. Randomness comes from ``g`` alone, in a fixed order, so a seed fixes the result."""
+    is in ``warp`` mode. ``shown`` (B, T, h, w), default ``tokens``, are the tokens shown where nothing is
+    masked (e.g. the model's own predictions of the context, :func:`own_prediction_context`); the loss is
+    always against ``tokens``. Randomness comes from ``g`` alone, in a fixed order, so a seed fixes the result."""
     b, t = tokens.shape[:2]
     device = tokens.device
     warp_rows = modes.to(device) == MODES.index("warp")
     if bool(warp_rows.any()) and (proposal is None or trusted is None):
         raise ValueError("a 'warp' masking sample needs warp proposals: tokenize with --proposals")
-    inputs = torch.where(masks, torch.full_like(tokens, mask_id), tokens)
+    inputs = torch.where(masks, torch.full_like(tokens, mask_id), tokens if shown is None else shown)
     loss_mask = masks.clone()
     if bool(warp_rows.any()):
         remask_u = torch.rand(tokens.shape, generator=g).to(device)
@@ -152,3 +163,52 @@ def build_inputs(
         hit = (corrupt_u < rate[..., None, None]) & visible & predicting[:, None, None, None]
         inputs = torch.where(hit, codes, inputs)
     return TrainingInputs(inputs, loss_mask)
+
+
+def context_frames(masks: torch.Tensor) -> torch.Tensor:
+    """(B,) frames before the first frame with a masked token (T where nothing is masked)."""
+    any_masked = masks.flatten(2).any(-1)  # (B, T)
+    t = masks.shape[1]
+    first = torch.where(any_masked, torch.arange(t, device=masks.device)[None], t)
+    return first.min(dim=1).values
+
+
+def own_prediction_context(
+    tokens: torch.Tensor,
+    masks: torch.Tensor,
+    modes: torch.Tensor,
+    cfg: MaskConfig,
+    g: torch.Generator,
+    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    mask_id: int,
+    proposal: torch.Tensor,
+    trusted: torch.Tensor,
+) -> torch.Tensor:
+    """The tokens to show (B, T, h, w): for a ``cfg.self_context`` share of the prediction samples, their context
+    frames after the first are replaced by the model's own one-pass predictions; everything else is ``tokens``.
+
+    The one pass sees frame 0 and, for every later frame, its trusted warp-proposal tokens (the rest masked),
+    which is what warp decoding hands the model, so frame j's prediction is a one-step dream from the true frame
+    j - 1. ``predict(inputs, rows)`` maps such inputs (n, T, h, w) of batch rows ``rows`` (n,) to sampled tokens
+    (n, T, h, w). The draws come from ``g``
+    alone (only when ``self_context > 0``); the targets are never touched.
+    """
+    if cfg.self_context <= 0:
+        return tokens
+    b, t = tokens.shape[:2]
+    device = tokens.device
+    pick = torch.rand(b, generator=g).to(device) < cfg.self_context
+    predicting = torch.isin(modes.to(device), torch.tensor(PREDICTION_MODES, device=device))
+    ctx = context_frames(masks.to(device))
+    rows = (pick & predicting & (ctx > 1)).nonzero()[:, 0]
+    if len(rows) == 0:
+        return tokens
+    inp = torch.where(trusted[rows].to(device), proposal[rows].to(device).long(), mask_id)
+    inp[:, 0] = tokens[rows, 0]
+    with torch.no_grad():
+        predicted = predict(inp, rows)  # (n, T, h, w)
+    frame = torch.arange(t, device=device)[None]
+    replace = (frame >= 1) & (frame < ctx[rows, None])  # (n, T): context frames after the first
+    shown = tokens.clone()
+    shown[rows] = torch.where(replace[..., None, None], predicted, tokens[rows])
+    return shown

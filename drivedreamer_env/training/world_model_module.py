@@ -25,7 +25,7 @@ from drivedreamer_env.models.checkpoint import (
     read_json,
     write_meta,
 )
-from drivedreamer_env.models.masking import build_inputs, sample_masks
+from drivedreamer_env.models.masking import build_inputs, own_prediction_context, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.tokenizer import TokenizerConfig
 from drivedreamer_env.sources.multi import describe, parse_data_specs
@@ -63,9 +63,17 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         b, t, h, w = tokens.shape
         g = torch.Generator().manual_seed(seed)
         masks, modes = sample_masks(b, t, h, w, self.cfg.masking, g)
+        shown = None
+        if self.cfg.masking.self_context > 0:
+            if batch.get("proposal") is None:
+                raise ValueError("masking.self_context needs token shards with warp proposals: tokenize --proposals")
+            shown = own_prediction_context(
+                tokens, masks, modes, self.cfg.masking, g, lambda x, rows: self._one_pass(x, rows, batch, g),
+                self.cfg.model.mask_id, batch["proposal"], batch["proposal_trusted"],
+            )  # fmt: skip
         inputs = build_inputs(
             tokens, masks.to(tokens.device), modes, self.cfg.masking, self.cfg.model.mask_id, g,
-            batch.get("proposal"), batch.get("proposal_trusted"),
+            batch.get("proposal"), batch.get("proposal_trusted"), shown,
         )  # fmt: skip
         inp, masks = inputs.tokens, inputs.loss_mask
         p = self.cfg.cond_dropout if dropout else 0.0
@@ -91,6 +99,18 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
             loss = loss + 0.0 * out.events.sum()
         terms["loss"] = loss
         return terms
+
+    def _one_pass(
+        self, inputs: torch.Tensor, rows: torch.Tensor, batch: dict[str, torch.Tensor], g: torch.Generator
+    ) -> torch.Tensor:
+        """The model's one-pass tokens for ``inputs`` (n, T, h, w) of batch rows ``rows``: every masked token
+        sampled at temperature 1 (as a one-step rollout samples it), the shown ones kept."""
+        text = self.model.encode_text(batch["words"][rows])
+        out = self.model(inputs, actions=batch["actions"][rows], text=text)
+        probs = torch.softmax(out.logits.float(), dim=-1)
+        u = torch.rand(probs.shape[:-1], generator=g).to(probs.device)
+        picked = torch.searchsorted(probs.cumsum(-1), u[..., None]).squeeze(-1).clamp_max(probs.shape[-1] - 1)
+        return torch.where(inputs == self.cfg.model.mask_id, picked, inputs)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         for group in self.optimizers().param_groups:
