@@ -13,7 +13,7 @@ from drivedreamer_env.models.masking import (
     own_prediction_context,
     sample_masks,
 )
-from drivedreamer_env.models.stpt import STPT, STPTConfig
+from drivedreamer_env.models.stpt import STPT, STPTConfig, _digit_columns
 
 MASK_ID = 64
 
@@ -171,3 +171,25 @@ def test_own_prediction_context_replaces_only_context_frames_after_the_first() -
     _, _, shown2, out2 = run(3)
     assert torch.equal(shown, shown2) and torch.equal(out.tokens, out2.tokens), "seeded"
     assert torch.equal(out.loss_mask, masks), "the loss positions (and targets, ``tokens``) are untouched"
+
+
+def test_factorised_head_gives_normalised_joint_log_probs_in_fsq_code_order() -> None:
+    from vector_quantize_pytorch import FSQ
+
+    levels = (4, 3, 5)
+    fsq = FSQ(levels=list(levels))
+    codes = fsq.indices_to_codes(torch.arange(60))  # (60, 3) in [-1, 1]
+    digits = torch.stack([torch.unique(codes[:, d], return_inverse=True)[1] for d in range(3)], 1)  # value ranks
+    cols = _digit_columns(levels)
+    offsets = torch.tensor([0, 4, 7])
+    assert torch.equal(cols.T, digits + offsets), "the head reads the digits the tokenizer's FSQ numbers"
+    cfg = STPTConfig(codebook_size=60, grid_h=2, grid_w=4, dim=16, layers=1, heads=2, factorised_head=levels)
+    model = STPT(cfg)
+    logits = model(torch.randint(0, 60, (2, 2, 2, 4))).logits
+    assert logits.shape == (2, 2, 2, 4, 60)
+    assert torch.allclose(logits.exp().sum(-1), torch.ones(2, 2, 2, 4), atol=1e-5)
+    joint = STPT(STPTConfig(codebook_size=60, grid_h=2, grid_w=4, dim=16, layers=1, heads=2)).state_dict()
+    grown = STPT.factorise_joint_head(joint, levels)
+    assert "head.weight" not in grown and grown["head_factors.weight"].shape == (12, 16)
+    assert torch.allclose(grown["head_factors.weight"][0], joint["head.weight"][digits[:, 0] == 0].mean(0))
+    model.load_state_dict(grown)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +111,18 @@ def load_state_strict(module: nn.Module, tensor_path: Path, config_path: Path) -
     module.load_state_dict(tensors, strict=False)  # exactly the unique tensors (checked): the rest are aliases
 
 
-def load_state_grow(module: nn.Module, tensor_path: Path) -> list[str]:
+def load_state_grow(
+    module: nn.Module,
+    tensor_path: Path,
+    convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+) -> list[str]:
     """Warm-start ``module`` from a smaller architecture: load every tensor of ``tensor_path``; tensors the module
     has beyond them keep their initialisation and are returned by name. A checkpoint tensor the module lacks,
-    or one of another shape, is an error (that is another architecture, not a grown one)."""
+    or one of another shape, is an error (that is another architecture, not a grown one). ``convert`` maps the
+    checkpoint's tensors first (e.g. a joint token head into a factorised one)."""
     tensors = _read_tensors(tensor_path)
+    if convert is not None:
+        tensors = convert(tensors)
     expected = module.state_dict()
     unexpected = sorted(set(tensors) - set(expected))
     wrong = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in tensors.items() if k in expected

@@ -20,6 +20,7 @@ a mask (attention does not care in which order its keys are stored), so no pass 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -52,11 +53,18 @@ class STPTConfig:
     # from the same function
     action_adaln: bool = False
     context_frames: int = 16  # frames a rollout keeps in its cache
+    # factorised FSQ head: the FSQ levels of the tokenizer (their product is ``codebook_size``; code index
+    # sum_d digit_d * prod(levels[:d]), as vector-quantize-pytorch numbers them). One softmax per FSQ dimension
+    # instead of one over all codes, so a near miss (one digit off) keeps most of its log-likelihood. The
+    # logits handed out are the joint log-probabilities, sum_d log p_d(digit_d), so the loss and the sampler are
+    # unchanged. Empty: one softmax over the codebook.
+    factorised_head: tuple[int, ...] = ()
     event_names: tuple[str, ...] = ("off_road", "collision")
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
 
     def __post_init__(self) -> None:
         self.action_scale = tuple(self.action_scale)
+        self.factorised_head = tuple(int(v) for v in self.factorised_head)
         self.event_names = tuple(self.event_names)
         if self.grid_h % self.window or self.grid_w % self.window:
             raise ValueError(f"token grid {self.grid_h}x{self.grid_w} must be divisible by window {self.window}")
@@ -325,6 +333,17 @@ def _window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     return torch.softmax(scores.masked_fill_(~mask, float("-inf")), dim=-1) @ v
 
 
+def _digit_columns(levels: tuple[int, ...]) -> torch.Tensor:
+    """(dims, V) int64: for every code, the column of its digit in each FSQ dimension among the concatenated
+    per-dimension logits (digit d of code i is ``i // prod(levels[:d]) % levels[d]``)."""
+    codes = torch.arange(math.prod(levels))
+    cols, basis, offset = [], 1, 0
+    for n in levels:
+        cols.append(codes // basis % n + offset)
+        basis, offset = basis * n, offset + n
+    return torch.stack(cols)
+
+
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
@@ -354,7 +373,17 @@ class STPT(nn.Module):
         self.null_token = nn.Parameter(torch.zeros(d))
         self.layers = nn.ModuleList(STPTLayer(cfg) for _ in range(cfg.layers))
         self.norm_out = nn.LayerNorm(d)
-        self.head = nn.Linear(d, cfg.codebook_size)
+        if cfg.factorised_head:
+            levels = cfg.factorised_head
+            if math.prod(levels) != cfg.codebook_size:
+                raise ValueError(
+                    f"factorised_head levels {list(levels)} have {math.prod(levels)} codes, "
+                    f"but the codebook has {cfg.codebook_size}"
+                )
+            self.head_factors = nn.Linear(d, sum(levels))
+            self.register_buffer("head_columns", _digit_columns(levels), persistent=False)
+        else:
+            self.head = nn.Linear(d, cfg.codebook_size)
         self.event_head = nn.Linear(d, len(cfg.event_names)) if cfg.event_names else None
         for p in (self.space_pos, self.action_offset, self.null_token):
             nn.init.normal_(p, std=0.02)
@@ -501,10 +530,40 @@ class STPT(nn.Module):
         x = self.norm_out(x)
         events = self.event_head(x.mean(dim=(2, 3))) if self.event_head is not None else x.new_zeros(b, tn, 0)
         if isinstance(head, torch.Tensor):
-            logits = self.head(x[head.to(x.device)])
+            logits = self._head(x[head.to(x.device)])
         else:
-            logits = self.head(x) if head else None
+            logits = self._head(x) if head else None
         return STPTOutput(logits, events, new_conv)
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        """Token logits (..., V) of features (..., D): the joint head, or the factorised head's joint log-probs."""
+        if not self.cfg.factorised_head:
+            return self.head(x)
+        z = self.head_factors(x).float()
+        logp = torch.cat([F.log_softmax(part, dim=-1) for part in z.split(self.cfg.factorised_head, -1)], -1)
+        out = logp[..., self.head_columns[0]]
+        for col in self.head_columns[1:]:
+            out = out + logp[..., col]
+        return out
+
+    @staticmethod
+    def factorise_joint_head(tensors: dict[str, torch.Tensor], levels: tuple[int, ...]) -> dict[str, torch.Tensor]:
+        """A joint-head checkpoint's tensors with ``head.*`` replaced by an initial factorised head: each digit
+        value's row is the mean of the rows of the codes with that digit (a warm start, not an exact copy)."""
+        if "head.weight" not in tensors:
+            return tensors
+        out = {k: v for k, v in tensors.items() if not k.startswith("head.")}
+        columns = _digit_columns(tuple(levels))  # (dims, V): concatenated-logit column of each code's digit
+        weight, bias = tensors["head.weight"], tensors["head.bias"]  # (V, D), (V,)
+        rows_w, rows_b = [], []
+        for d, n in enumerate(levels):
+            digit = columns[d] - sum(levels[:d])
+            for value in range(n):
+                pick = digit == value
+                rows_w.append(weight[pick].mean(0))
+                rows_b.append(bias[pick].mean(0))
+        out["head_factors.weight"], out["head_factors.bias"] = torch.stack(rows_w), torch.stack(rows_b)
+        return out
 
     def _plan(self, b: int, tn: int, t0: int, cache: STPTCache | None, device: torch.device) -> _Pass:
         """Rotary tables, buffer entries and attention mask of a pass over ``tn`` new frames (shared by all

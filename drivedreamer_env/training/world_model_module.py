@@ -218,7 +218,9 @@ def train_world_model(
     if warm_start is not None:
         _init_model_config(warm_start, codebook, grid, directory)  # same tokenizer grid and codebook
         grown = STPT(cfg.model) if (out / "train_state").exists() else module.model  # resuming: only the names
-        new_tensors = load_state_grow(grown, Path(warm_start) / "world_model.safetensors")
+        levels = cfg.model.factorised_head
+        convert = (lambda t: STPT.factorise_joint_head(t, levels)) if levels else None
+        new_tensors = load_state_grow(grown, Path(warm_start) / "world_model.safetensors", convert)
     rank_zero = rank_zero_only.rank == 0  # set from the launcher's environment before the Trainer exists
     uncalibrated = [d for d in directories if TokenShardSource(d).manifest.get("camera") is None]
     if cfg.decoding == "warp" and uncalibrated:
