@@ -13,6 +13,7 @@ from drivedreamer_env.models.masking import (
     own_prediction_context,
     sample_masks,
 )
+from drivedreamer_env.models.sampler import Rollout, SamplerConfig
 from drivedreamer_env.models.stpt import STPT, STPTConfig, _digit_columns
 
 MASK_ID = 64
@@ -193,3 +194,53 @@ def test_factorised_head_gives_normalised_joint_log_probs_in_fsq_code_order() ->
     assert "head.weight" not in grown and grown["head_factors.weight"].shape == (12, 16)
     assert torch.allclose(grown["head_factors.weight"][0], joint["head.weight"][digits[:, 0] == 0].mean(0))
     model.load_state_dict(grown)
+
+
+def _tiny_proposal() -> STPT:
+    torch.manual_seed(0)
+    cfg = STPTConfig(codebook_size=MASK_ID, grid_h=4, grid_w=8, dim=32, layers=2, heads=2, action_input=True,
+                     proposal_input=True, context_frames=8)  # fmt: skip
+    return STPT(cfg).eval()
+
+
+def test_zero_initialised_proposal_input_leaves_a_warm_started_models_logits_unchanged() -> None:
+    old, new = _tiny(False), _tiny_proposal()
+    missing = new.load_state_dict(old.state_dict(), strict=False).missing_keys
+    assert missing == ["proposal_emb.weight"]
+    tokens, proposal, _ = _batch(b=2, t=4)
+    actions = torch.randn(2, 4, 2)
+    with torch.no_grad():
+        a = old(tokens, actions=actions).logits
+        b = new(tokens, actions=actions, proposal=proposal).logits
+        torch.testing.assert_close(a, b)
+        new.proposal_emb.weight.normal_(std=0.1)
+        c = new(tokens, actions=actions, proposal=proposal).logits
+        dropped = new(tokens, actions=actions, proposal=proposal, drop_actions=torch.tensor([True, True])).logits
+        none = new(tokens, actions=actions, proposal=None, drop_actions=torch.tensor([True, True])).logits
+    assert (c - b).abs().max() > 1e-3, "a trained proposal embedding moves the logits"
+    torch.testing.assert_close(dropped, none)  # no actions, no proposal: the null value
+
+
+def test_proposal_input_keeps_cache_equivalence_through_rollout_folding() -> None:
+    """Greedy one-step decoding through the folded cache equals full-sequence forwards with the same proposals."""
+    model = _tiny_proposal()
+    with torch.no_grad():
+        model.proposal_emb.weight.normal_(std=0.5)
+    tokens, proposal, trusted = _batch(b=2, t=6, seed=4)
+    actions = torch.randn(2, 6, 2) * 0.3
+    aligned = torch.where(trusted, proposal, MASK_ID)
+    r = Rollout(model, SamplerConfig(steps=1, temperature=0.0, confidence_noise=0.0), 2)
+    r.observe(tokens[:, :2], actions[:, :1])
+    frames, props = [tokens[:, 0], tokens[:, 1]], [torch.full_like(tokens[:, 0], MASK_ID)] * 2
+    g = torch.Generator().manual_seed(0)
+    for t in range(2, 6):
+        r.act(actions[:, t - 1])
+        given = torch.where(torch.rand(2, 4, 8, generator=g) < 0.5, tokens[:, t], MASK_ID)
+        got = r.sample(g, given=given, proposal=aligned[:, t])
+        with torch.no_grad():
+            seq = torch.stack([*frames, given], 1)
+            logits = model(seq, actions=actions[:, : t + 1], proposal=torch.stack([*props, aligned[:, t]], 1)).logits
+        want = torch.where(given == MASK_ID, logits[:, -1].argmax(-1), given)
+        assert torch.equal(got, want), f"frame {t}"
+        frames.append(got)
+        props.append(aligned[:, t])

@@ -90,7 +90,10 @@ def dream_step(
             raise ValueError("warp decoding needs the checkpoint's camera (config.json 'camera'); use 'plain'")
         proposal = pose_proposal(wm.tokenizer, torch.from_numpy(anchor.frames), pose, wm.camera)
         start = proposal_start(proposal, cfg.warp_remask, rollout.model.cfg.mask_id, generators)
-        tokens = rollout.sample(generators, given=start)
+        aligned = None
+        if rollout.model.cfg.proposal_input:  # the trusted proposal tokens, also where they are re-masked
+            aligned = torch.where(proposal.trusted, proposal.tokens, rollout.model.cfg.mask_id)
+        tokens = rollout.sample(generators, given=start, proposal=aligned)
     frames = wm.decode(tokens[:, None])[:, 0]
     age = anchor.age + 1
     renew = age >= cfg.warp_anchor_every  # these rows reproject from the new frame next

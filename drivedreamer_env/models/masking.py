@@ -212,3 +212,17 @@ def own_prediction_context(
     shown = tokens.clone()
     shown[rows] = torch.where(replace[..., None, None], predicted, tokens[rows])
     return shown
+
+
+def proposal_inputs(
+    masks: torch.Tensor, modes: torch.Tensor, proposal: torch.Tensor, trusted: torch.Tensor, mask_id: int
+) -> torch.Tensor:
+    """The aligned proposal input (B, T, h, w) of a model with ``proposal_input``: the trusted warp-proposal tokens
+    of the frames a prediction sample predicts (from its first masked frame on), as a rollout has them for the
+    frames it dreams; ``mask_id`` (no proposal) for its context frames and for every frame of the other modes."""
+    device = masks.device
+    t = masks.shape[1]
+    predicting = torch.isin(modes.to(device), torch.tensor(PREDICTION_MODES, device=device))
+    future = torch.arange(t, device=device)[None] >= context_frames(masks)[:, None]  # (B, T)
+    show = trusted.to(device) & (future & predicting[:, None])[..., None, None]
+    return torch.where(show, proposal.to(device).long(), mask_id)

@@ -181,6 +181,10 @@ class Rollout:
         self.drop = torch.tensor([False, True] * batch, device=device) if self.guided else None
         self.cache: STPTCache = model.empty_cache(self.rows, device, self.keep_frames)
         self.pending: torch.Tensor | None = None  # (rows, 1, h, w) the latest frame, not cached yet
+        # models with ``proposal_input``: the warp proposal (rows, 1, h, w) of the pending frame and of the frame
+        # being decoded (mask id where none; None: no proposal)
+        self.pending_proposal: torch.Tensor | None = None
+        self._next_proposal: torch.Tensor | None = None
         self.actions = torch.zeros(self.rows, 0, 2, device=device)  # the latest actions, ...
         self.action_t0 = 0  # ... the first of which belongs to this absolute frame
         self.last_events: torch.Tensor | None = None
@@ -193,10 +197,24 @@ class Rollout:
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device).repeat_interleave(2, 0) if self.guided else x.to(self.device)
 
-    def _forward(self, tokens: torch.Tensor, cache: STPTCache, head: bool | torch.Tensor = True):
+    def _forward(
+        self,
+        tokens: torch.Tensor,
+        cache: STPTCache,
+        head: bool | torch.Tensor = True,
+        proposals: Sequence[torch.Tensor | None] = (),
+    ):
+        """One pass over new frames ``tokens`` (rows, Tn, h, w); ``proposals`` are the aligned proposal inputs of
+        the leading frames (rows, 1, h, w) each, None for none (the rest have none)."""
+        proposal = None
+        if self.model.cfg.proposal_input and any(p is not None for p in proposals):
+            proposal = torch.full_like(tokens, self.model.cfg.mask_id)
+            for i, p in enumerate(proposals):
+                if p is not None:
+                    proposal[:, i : i + 1] = p
         return self.model(
             tokens, actions=self.actions, action_t0=self.action_t0, text=self.text, cache=cache,
-            drop_text=self.drop, drop_actions=self.drop, head=head,
+            drop_text=self.drop, drop_actions=self.drop, head=head, proposal=proposal,
         )  # fmt: skip
 
     @property
@@ -223,8 +241,8 @@ class Rollout:
     def flush(self) -> None:
         """Cache the pending frame now (one pass; ``last_events`` are kept as they are)."""
         if self.pending is not None:
-            self._commit(self._forward(self.pending, self.cache, head=False), 1)
-            self.pending = None
+            self._commit(self._forward(self.pending, self.cache, head=False, proposals=[self.pending_proposal]), 1)
+            self.pending, self.pending_proposal = None, None
 
     @torch.no_grad()
     def observe(self, tokens: torch.Tensor, actions: torch.Tensor | None = None) -> None:
@@ -240,9 +258,11 @@ class Rollout:
         acts = self._rows(actions.float()) if actions is not None else None
         if acts is not None and acts.shape[1] and self.actions.shape[1] == 0:
             self.action_t0 = self.t_next
+        lead_proposal = None
         if self.pending is not None:  # the pending frame goes first, in the same pass
             rows, acts = torch.cat([self.pending, rows], 1), acts
-            self.pending = None
+            lead_proposal = self.pending_proposal
+            self.pending, self.pending_proposal = None, None
             lead = 1
         else:
             lead = 0
@@ -252,7 +272,8 @@ class Rollout:
             e = min(n, s + chunk)
             if acts is not None and e > lead:  # frames s..e-1 need the actions before them: trim after the pass
                 self.actions = torch.cat([self.actions, acts[:, max(0, s - lead) : e - lead]], dim=1)
-            out = self._forward(rows[:, s:e], self.cache, head=False)  # known frames: cache entries and events
+            first = [lead_proposal] if s == 0 and lead else []
+            out = self._forward(rows[:, s:e], self.cache, head=False, proposals=first)  # cache entries and events
             self._commit(out, e - s)
             self._trim_actions()
         events = out.events[0::2] if self.guided else out.events
@@ -276,14 +297,16 @@ class Rollout:
         x = self._rows(tokens.reshape(self.batch, 1, c.grid_h, c.grid_w))
         head: bool | torch.Tensor = True if where is None else self._rows(where.reshape(self.batch, 1, *x.shape[2:]))
         lead = 0
+        proposals = [self._next_proposal]
         if self.pending is not None:  # fold: cache the pending frame and decode the new one in one pass
             x, lead = torch.cat([self.pending, x], 1), 1
+            proposals = [self.pending_proposal, self._next_proposal]
             if where is not None:
                 head = torch.cat([torch.zeros_like(head), head], 1)
-        out = self._forward(x, self.cache, head=head)
+        out = self._forward(x, self.cache, head=head, proposals=proposals)
         if lead:
             self._commit(out, 1)
-            self.pending = None
+            self.pending, self.pending_proposal = None, None
         events = out.events[0::2] if self.guided else out.events
         self._decoding_events = events[:, -1]
         if where is not None:
@@ -299,19 +322,28 @@ class Rollout:
 
     @torch.no_grad()
     def sample(
-        self, generators: Generators, given: torch.Tensor | None = None, revisable: torch.Tensor | None = None
+        self,
+        generators: Generators,
+        given: torch.Tensor | None = None,
+        revisable: torch.Tensor | None = None,
+        proposal: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate the next frame's tokens (B, h, w); the frame is cached by the next pass (it is pending).
 
-        ``given`` (B, h, w) may fix some tokens (``mask_id`` elsewhere). With ``cfg.refine``, the given tokens
-        where ``revisable`` (B, h, w) is True (default: all given) are revised by one more pass over the filled
-        frame, which takes the model's most likely token there (a warp proposal's tokens may be wrong).
+        ``given`` (B, h, w) may fix some tokens (``mask_id`` elsewhere). ``proposal`` (B, h, w) is the frame's
+        aligned warp-proposal input (``mask_id`` where none), for models with ``proposal_input``. With
+        ``cfg.refine``, the given tokens where ``revisable`` (B, h, w) is True (default: all given) are revised by
+        one more pass over the filled frame, which takes the model's most likely token there (a warp proposal's
+        tokens may be wrong).
         """
         c = self.model.cfg
         b = self.batch
         start = given if given is not None else torch.full((b, c.grid_h, c.grid_w), c.mask_id, dtype=torch.long)
         start = start.to(self.device).reshape(b, -1)
         self._decoding_events = None
+        self._next_proposal = None
+        if proposal is not None and self.model.cfg.proposal_input:
+            self._next_proposal = self._rows(proposal.reshape(b, 1, c.grid_h, c.grid_w).long())
 
         def logits_fn(flat: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
             return self._guided_packed(self.logits(flat, unknown), unknown)
@@ -325,11 +357,17 @@ class Rollout:
                 tokens = tokens.clone()
                 tokens[fixed] = logits_fn(tokens, fixed).argmax(-1)
         tokens = tokens.reshape(b, c.grid_h, c.grid_w)
-        if self._decoding_events is None:  # nothing was left to decode: cache the frame as a known one
-            self.observe(tokens[:, None])
+        if self._decoding_events is None and self._next_proposal is None:  # nothing was left to decode:
+            self.observe(tokens[:, None])  # cache the frame as a known one
+        elif self._decoding_events is None:  # the same, with the frame's proposal input
+            self.flush()
+            out = self._forward(self._rows(tokens[:, None]), self.cache, head=False, proposals=[self._next_proposal])
+            self._commit(out, 1)
+            self.last_events = (out.events[0::2] if self.guided else out.events)[:, -1]
         else:
-            self.pending = self._rows(tokens[:, None])
+            self.pending, self.pending_proposal = self._rows(tokens[:, None]), self._next_proposal
             self.last_events = self._decoding_events
+        self._next_proposal = None
         return tokens
 
     # ------------------------------------------------------------------ batch surgery
@@ -367,6 +405,7 @@ class Rollout:
         sub.observe(tokens, actions)  # a fresh start: time positions 0 .. C-1
         if whole:
             self.cache, self.actions, self.action_t0, self.pending = sub.cache, sub.actions, sub.action_t0, None
+            self.pending_proposal = None
             self.text, self.last_events = sub.text, sub.last_events
             return
         if self.cache.frames == 0:
@@ -404,6 +443,7 @@ class Rollout:
         new.drop = torch.tensor([False, True] * new.batch, device=self.device) if self.guided else None
         new.cache = self.cache.clone(idx)
         new.pending = None if self.pending is None else self.pending[idx].clone()
+        new.pending_proposal = None if self.pending_proposal is None else self.pending_proposal[idx].clone()
         new.actions = self.actions[idx].clone()
         new.text = None if self.text is None else (self.text[0][idx].clone(), self.text[1][idx].clone())
         ev = self.last_events

@@ -59,6 +59,11 @@ class STPTConfig:
     # logits handed out are the joint log-probabilities, sum_d log p_d(digit_d), so the loss and the sampler are
     # unchanged. Empty: one softmax over the codebook.
     factorised_head: tuple[int, ...] = ()
+    # also add an embedding of each token's warp proposal (the previous frame reprojected by the action and
+    # encoded; the mask id where there is none) to the input, aligned with the token: the model sees the
+    # proposal even where the token is masked. Zero-initialised, so a warm start begins from the same function;
+    # the null value wherever actions are dropped (a proposal is made from the action).
+    proposal_input: bool = False
     event_names: tuple[str, ...] = ("off_road", "collision")
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
 
@@ -370,6 +375,9 @@ class STPT(nn.Module):
             k = cfg.action_window
             self.action_ada = nn.Sequential(nn.Linear(3 * k, d), nn.SiLU(), nn.Linear(d, d), nn.SiLU())
             self.action_ada_null = nn.Parameter(torch.zeros(d))
+        if cfg.proposal_input:
+            self.proposal_emb = nn.Embedding(cfg.codebook_size + 1, d)  # id codebook_size: no proposal
+            nn.init.zeros_(self.proposal_emb.weight)
         self.null_token = nn.Parameter(torch.zeros(d))
         self.layers = nn.ModuleList(STPTLayer(cfg) for _ in range(cfg.layers))
         self.norm_out = nn.LayerNorm(d)
@@ -499,6 +507,7 @@ class STPT(nn.Module):
         drop_text: torch.Tensor | None = None,
         drop_actions: torch.Tensor | None = None,
         head: bool | torch.Tensor = True,
+        proposal: torch.Tensor | None = None,
     ) -> STPTOutput:
         """Logits for new frames ``tokens`` (B, Tn, h, w) (mask id where unknown) after the cached frames.
 
@@ -513,10 +522,18 @@ class STPT(nn.Module):
                 of 64 8-frame contexts they alone would take 0.5 GB), or a (B, Tn, h, w) bool mask: only the
                 logits of its True entries, packed (M, V) in row-major order (a decoding pass needs only the
                 still-masked tokens').
+            proposal: (B, Tn, h, w) the new frames' warp-proposal tokens, mask id where there is none (None:
+                none at all); used by models with ``proposal_input`` and ignored by the others.
         """
         b, tn = tokens.shape[:2]
         t0 = cache.t_next if cache is not None else 0
         x = self.tok_emb(tokens) + self.space_pos  # (B, Tn, h, w, D)
+        if self.cfg.proposal_input:
+            null = torch.full_like(tokens, self.cfg.mask_id)
+            prop = null if proposal is None else proposal.to(tokens.device).long()
+            if drop_actions is not None:
+                prop = torch.where(drop_actions.to(tokens.device)[:, None, None, None], null, prop)
+            x = x + self.proposal_emb(prop)
         c = self._conditions(b, tn, t0, text, actions, action_t0, drop_text, drop_actions, tokens.device)
         if c.add is not None:
             x = x + c.add[:, :, None, None]

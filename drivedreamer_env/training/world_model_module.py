@@ -25,7 +25,7 @@ from drivedreamer_env.models.checkpoint import (
     read_json,
     write_meta,
 )
-from drivedreamer_env.models.masking import build_inputs, own_prediction_context, sample_masks
+from drivedreamer_env.models.masking import build_inputs, own_prediction_context, proposal_inputs, sample_masks
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.tokenizer import TokenizerConfig
 from drivedreamer_env.sources.multi import describe, parse_data_specs
@@ -80,7 +80,16 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         drop_text = (torch.rand(b, generator=g) < p).to(tokens.device)
         drop_actions = (torch.rand(b, generator=g) < p).to(tokens.device)
         text = self.model.encode_text(batch["words"])
-        out = self.model(inp, actions=batch["actions"], text=text, drop_text=drop_text, drop_actions=drop_actions)
+        aligned = None
+        if self.cfg.model.proposal_input:
+            if batch.get("proposal") is None:
+                raise ValueError("model.proposal_input needs token shards with warp proposals: tokenize --proposals")
+            aligned = proposal_inputs(
+                masks, modes, batch["proposal"], batch["proposal_trusted"], self.cfg.model.mask_id
+            )
+        out = self.model(
+            inp, actions=batch["actions"], text=text, drop_text=drop_text, drop_actions=drop_actions, proposal=aligned
+        )
         ce = F.cross_entropy(out.logits[masks].float(), tokens[masks])
         acc = (out.logits[masks].argmax(-1) == tokens[masks]).float().mean()
         terms = {"ce": ce, "acc": acc}
@@ -106,7 +115,9 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         """The model's one-pass tokens for ``inputs`` (n, T, h, w) of batch rows ``rows``: every masked token
         sampled at temperature 1 (as a one-step rollout samples it), the shown ones kept."""
         text = self.model.encode_text(batch["words"][rows])
-        out = self.model(inputs, actions=batch["actions"][rows], text=text)
+        aligned = inputs.clone()  # frames 1.. show exactly their trusted proposals; frame 0 is a true frame
+        aligned[:, 0] = self.cfg.model.mask_id
+        out = self.model(inputs, actions=batch["actions"][rows], text=text, proposal=aligned)
         probs = torch.softmax(out.logits.float(), dim=-1)
         u = torch.rand(probs.shape[:-1], generator=g).to(probs.device)
         picked = torch.searchsorted(probs.cumsum(-1), u[..., None]).squeeze(-1).clamp_max(probs.shape[-1] - 1)
