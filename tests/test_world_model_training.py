@@ -1,6 +1,9 @@
 """World-model training path: tokenize a clip source, fast_dev_run, resume and --init fine-tuning."""
 
 import json
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 from tiny_configs import TINY_TOKENIZER, TINY_WM_TRAIN_YAML
@@ -112,3 +115,31 @@ def test_warm_start_grows_the_architecture(token_dir, tmp_path, capsys):
     assert main([*args, "--config", str(wider), "--out", str(tmp_path / "wide"), "--warm-start", str(base)]) == 2
     err = capsys.readouterr().err
     assert "cannot warm-start" in err and "shape" in err
+
+
+def test_frame_stride_keeps_every_kth_frame_with_mean_actions_and_records_the_period(token_dir, tmp_path):
+    from drivedreamer_env.data.tokens import TokenShardSource
+    from drivedreamer_env.models.world_model import WorldModel
+    from drivedreamer_env.training.token_data import stride_token_clip
+
+    clip = next(iter(TokenShardSource(token_dir / "tokens")))
+    phases = stride_token_clip(clip, 2)
+    assert [len(p.tokens) for p in phases] == [len(clip.tokens[0::2]), len(clip.tokens[1::2])]
+    np.testing.assert_array_equal(phases[1].tokens, clip.tokens[1::2])
+    np.testing.assert_allclose(phases[1].timestamps, clip.timestamps[1::2])
+    np.testing.assert_allclose(phases[0].actions[0], clip.actions[0:2].mean(0), rtol=1e-6)
+    if clip.events is not None:
+        np.testing.assert_array_equal(phases[1].events[0], clip.events[0:2].max(0))
+    out = tmp_path / "wm"
+    yaml = tmp_path / "stride.yaml"
+    yaml.write_text(Path(_yaml(tmp_path, 1)).read_text() + "frame_stride: 2\n")
+    assert main(["train", "world-model", "--config", str(yaml), "--data", str(token_dir / "tokens"), "--out",
+                 str(out)]) == 0  # fmt: skip
+    period = float(np.median(np.diff(clip.timestamps)))
+    assert json.loads((out / "config.json").read_text())["frame_dt_s"] == pytest.approx(2 * period, abs=1e-6)
+    assert WorldModel.load(out).frame_dt_s == pytest.approx(2 * period, abs=1e-6)
+    with pytest.raises(ValueError, match="frame_stride > 1 needs proposals"):
+        from drivedreamer_env.models.masking import MaskConfig
+        from drivedreamer_env.training.world_model_config import WorldModelTrainConfig
+
+        WorldModelTrainConfig(masking=MaskConfig(warp=0.3), frame_stride=2)

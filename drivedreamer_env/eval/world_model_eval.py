@@ -134,7 +134,8 @@ def evaluate_world_model(
     sampler = resolve_sampler(wm, sampler)
     h, w = wm.resolution
     cam = CameraConfig(width=w, height=h)
-    sim = Simulator(SimConfig(camera=cam))
+    # the simulator steps at the model's frame period (a model trained on every k-th frame dreams k steps ahead)
+    sim = Simulator(SimConfig(camera=cam, dt_s=wm.frame_dt_s or SimConfig().dt_s))
     clips, last_seed = held_out_episodes(sim, episodes, context + horizon, seed0)
     fidelity = evaluate_fidelity(wm, clips, context, horizon, sampler, sim.cfg.dt_s, model_camera(wm, sim))
     control_seeds = [seed0 + 500 + i for i in range(episodes)]

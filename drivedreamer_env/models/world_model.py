@@ -30,6 +30,7 @@ class WorldModel:
     device: torch.device
     camera: CameraModel | None = None
     sampler_defaults: dict[str, Any] = field(default_factory=dict)
+    frame_dt_s: float | None = None  # the frame period it was trained at [s] (None: not recorded, the data's)
 
     @classmethod
     def load(cls, directory: str | Path | None = None, device: str = "auto") -> WorldModel:
@@ -59,7 +60,10 @@ class WorldModel:
                     f"{directory / CONFIG}: camera is {camera.height}x{camera.width}, the tokenizer "
                     f"{tok.cfg.height}x{tok.cfg.width}"
                 )
-        return cls(tok, stpt, dev, camera, dict(cfg.get("sampler", {})))
+        frame_dt = cfg.get("frame_dt_s")
+        if frame_dt is not None and not (isinstance(frame_dt, (int, float)) and frame_dt > 0):
+            raise CheckpointError(f"{directory / CONFIG}: 'frame_dt_s' must be a positive number [s], got {frame_dt!r}")
+        return cls(tok, stpt, dev, camera, dict(cfg.get("sampler", {})), frame_dt)
 
     def sampler(self, **overrides: Any) -> SamplerConfig:
         """The checkpoint's recommended sampler settings, with ``overrides`` (None values are ignored)."""

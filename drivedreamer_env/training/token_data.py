@@ -94,6 +94,37 @@ def slice_token_clip(clip: TokenClip, start: int, stop: int) -> TokenClip:
     return dataclasses.replace(clip, **cut)
 
 
+def stride_token_clip(clip: TokenClip, k: int) -> list[TokenClip]:
+    """Every ``k``-th frame of ``clip``, one clip per phase (offsets 0 .. k-1, shorter than 2 frames dropped).
+
+    Frame t's action drives t -> t+k: the mean of the k one-step actions (speed and yaw rate: the mean rates over
+    the interval). Frame t's event labels are the maximum over the k frames up to it (an event between two kept
+    frames is not lost). Warp proposals are one-step and not kept.
+    """
+    if k == 1:
+        return [clip]
+    out = []
+    n = len(clip.tokens)
+    for phase in range(k):
+        idx = np.arange(phase, n, k)
+        if len(idx) < 2:
+            continue
+        acts = np.stack([clip.actions[i : i + k].mean(0) for i in idx]).astype(clip.actions.dtype)
+        events = None
+        if clip.events is not None:
+            events = np.stack([clip.events[max(0, i - k + 1) : i + 1].max(0) for i in idx])
+        meta = {**clip.meta, "frame_stride": k, "phase": phase}
+        out.append(dataclasses.replace(clip, tokens=clip.tokens[idx], actions=acts, timestamps=clip.timestamps[idx],
+                                       events=events, meta=meta, proposal=None, proposal_trusted=None))  # fmt: skip
+    return out
+
+
+def frame_period(clips: Sequence[TokenClip]) -> float | None:
+    """The median frame period [s] of the clips' timestamps (None without two frames anywhere)."""
+    steps = [np.diff(c.timestamps) for c in clips if len(c.timestamps) > 1]
+    return float(np.median(np.concatenate(steps))) if steps else None
+
+
 class TokenDataModule(L.LightningDataModule):
     """Windows of one or more token-shard directories; the tail of every clip (``cfg.val_fraction`` of the
     windows, :func:`~drivedreamer_env.data.split.split_windows`) is validation.
@@ -124,6 +155,10 @@ class TokenDataModule(L.LightningDataModule):
             return
         c = self.cfg
         per_source = [list(TokenShardSource(d)) for d in self.directories]
+        if c.frame_stride > 1:
+            per_source = [
+                [s for clip in source for s in stride_token_clip(clip, c.frame_stride)] for source in per_source
+            ]
         clips = [clip for source in per_source for clip in source]
         owner = [k for k, source in enumerate(per_source) for _ in source]
         split = split_windows([len(clip.tokens) for clip in clips], c.frames, c.val_fraction)

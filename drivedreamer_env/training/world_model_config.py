@@ -15,6 +15,11 @@ class WorldModelTrainConfig:
     model: STPTConfig = field(default_factory=STPTConfig)
     masking: MaskConfig = field(default_factory=MaskConfig)
     frames: int = 8  # clip length per training sample
+    # every k-th frame of the shards (all k phases), each frame's action the mean over the k steps it drives:
+    # a longer frame interval, so one step's ego motion moves the image k times as far. The checkpoint records
+    # its frame period (config.json ``frame_dt_s``); the evaluation and the env step at it. Proposals are
+    # one-step warps, so k > 1 rules out warp masking, own-prediction context and the proposal input.
+    frame_stride: int = 1
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -35,3 +40,14 @@ class WorldModelTrainConfig:
     strategy: str = "auto"  # "ddp", "fsdp", ... (Lightning's)
     precision: str = "32-true"  # "bf16-mixed" on GPUs
     num_nodes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.frame_stride < 1:
+            raise ValueError(f"frame_stride must be >= 1, got {self.frame_stride}")
+        if self.frame_stride > 1 and (
+            self.masking.warp > 0 or self.masking.self_context > 0 or self.model.proposal_input
+        ):
+            raise ValueError(
+                "frame_stride > 1 needs proposals at that stride, which token shards do not hold: set masking.warp "
+                "and masking.self_context to 0 and model.proposal_input to false"
+            )

@@ -31,7 +31,7 @@ from drivedreamer_env.models.tokenizer import TokenizerConfig
 from drivedreamer_env.sources.multi import describe, parse_data_specs
 from drivedreamer_env.sources.token_cache import resolve_token_dir
 from drivedreamer_env.training.loop import ResumeMixin, fit_resumable, warmup_cosine
-from drivedreamer_env.training.token_data import TokenDataModule
+from drivedreamer_env.training.token_data import TokenDataModule, frame_period
 from drivedreamer_env.training.world_model_config import WorldModelTrainConfig
 
 
@@ -153,12 +153,15 @@ def _copy_tokenizer(src: Path, out: Path) -> None:
         write_json(out / CONFIG, {**cfg, "tokenizer": read_config(src)["tokenizer"]})
 
 
-def _write_camera_and_sampler(out: Path, camera: dict | None, decoding: str) -> None:
-    """Record the frames' camera (warp decoding needs it) and the decoding the model was trained for."""
+def _write_camera_and_sampler(out: Path, camera: dict | None, decoding: str, frame_dt_s: float | None) -> None:
+    """Record the frames' camera (warp decoding needs it), the decoding the model was trained for and its frame
+    period [s] (what the evaluation and the env step at)."""
     cfg = read_json(out / CONFIG)
-    updates = {"sampler": {"decoding": decoding}}
+    updates: dict = {"sampler": {"decoding": decoding}}
     if camera is not None:
         updates["camera"] = camera
+    if frame_dt_s is not None:
+        updates["frame_dt_s"] = round(frame_dt_s, 6)
     if any(cfg.get(k) != v for k, v in updates.items()):
         write_json(out / CONFIG, {**cfg, **updates})
 
@@ -240,7 +243,11 @@ def train_world_model(
         )
     if not fast_dev_run and rank_zero:
         _copy_tokenizer(Path(manifest["tokenizer_checkpoint"]), out)
-        _write_camera_and_sampler(out, manifest.get("camera"), cfg.decoding)
+        fps = manifest.get("fps")
+        first = None if fps else next(iter(TokenShardSource(directory)), None)
+        period = 1.0 / fps if fps else frame_period([first] if first is not None else [])
+        frame_dt = None if period is None else period * cfg.frame_stride
+        _write_camera_and_sampler(out, manifest.get("camera"), cfg.decoding, frame_dt)
     summary = fit_resumable(
         module, lambda start: TokenDataModule([str(d) for d in directories], cfg, cfg.seed + start, shares), cfg,
         out, data,
