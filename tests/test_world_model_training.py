@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 from tiny_configs import TINY_TOKENIZER, TINY_WM_TRAIN_YAML
 
