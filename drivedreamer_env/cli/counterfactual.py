@@ -125,10 +125,14 @@ def format_table(metrics: dict[str, Any]) -> str:
             f"{name:<12}{ps:>20}{np.rad2deg(m['heading_change_rad']):>20.1f}{gt_est:>18}"
             f"{np.rad2deg(m['dream_heading_change_est_rad']):>18.1f}{'yes' if m['yaw_agrees'] else 'no':>8}"
         )
-    ref = ("the truth's (read off the true frames by the same estimator)" if truth else
-           "the commanded turn's (no ground truth on this start)")  # fmt: skip
-    lines += ["", f"agrees: a turn read off the dream with {ref} sign and within "
-              f"{TURN_SIZE_TOLERANCE:.0%} of its size; straight: within {STRAIGHT_TOLERANCE_RAD} rad"]  # fmt: skip
+    ref = "the true turn (read off the true frames by the same estimator)" if truth else "the commanded turn"
+    lines += [
+        "",
+        f"agrees: a turn read off the dream with the sign of {ref} and within "
+        f"{TURN_SIZE_TOLERANCE * 100:.0f} % of its size; straight: within {STRAIGHT_TOLERANCE_RAD} rad",
+    ]
+    if not truth:
+        lines.append("(no ground truth on this start: the bicycle model's commanded heading change is the reference)")
     return "\n".join(lines)
 
 
