@@ -154,17 +154,18 @@ def image_start(image: np.ndarray | str | Path, text: str = "", speed_mps: float
 
     The context is the image repeated (``context_fill="repeat"``) under the action ``[speed_mps, 0]``, so the
     first observation is exactly the tokenizer's reconstruction of the image and the model dreams nothing
-    before the first action. The default is a stopped ego (``speed_mps = 0``): identical frames are what a
-    stopped car records, and the training data has stopped stretches (the mixed policy's speed targets reach
-    0 m/s); identical frames under a moving history never occur in training. A moving history
-    (``speed_mps > 0``) turns further in the first steps, since the car need not first accelerate; both are
+    before the first action. The default is a stopped ego (``speed_mps = 0``) because it is what training
+    shows: a stopped car records near-identical frames, and 3.4 % of the training data's contexts are stopped
+    (the mixed policy's speed targets reach 0 m/s), while no moving training context is anywhere near as still.
+    The ego then accelerates under the speed command, so the first steps turn less than from a moving start
+    (``speed_mps > 0``: identical frames under a moving history). Both, and the dreamt context used before, are
     measured in ``benchmarks/results/image_start.json`` (``benchmarks/image_start.py``).
 
     Args:
         image: uint8 (H, W, 3) RGB array or an image file path (any size: resized and centre-cropped to the
             model's resolution).
         text: the caption to condition on.
-        speed_mps: the ego speed of the start and of the context's action history [m/s], in [0, 40].
+        speed_mps: the ego speed of the start and of the context's action history [m/s], >= 0.
 
     Raises:
         ValueError: an unreadable file, a non-RGB-uint8 array, or a negative or non-finite speed.
