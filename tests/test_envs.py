@@ -301,7 +301,9 @@ def test_counterfactual_cli_writes_video_plot_and_metrics(tmp_path):
     assert main(["counterfactual", "--start", "100007", "--branches", "left,right", "--steps", "3", "--out",
                  str(out), "--sampling-steps", "2"]) == 0  # fmt: skip
     m = json.loads((out / "metrics.json").read_text())
-    assert list(m) == ["start", "text", "steps", "speed_command", "seed", "sampler", "dream_seconds", "branches"]
+    assert list(m) == ["start", "text", "steps", "speed_command", "seed", "sampler", "dream_seconds",
+                       "heading_reference", "branches"]  # fmt: skip
+    assert m["heading_reference"] == "truth"  # a simulator start: the turns are compared with the true frames
     assert m["start"]["kind"] == "sim" and m["start"]["seed"] == 100007 and m["text"] == m["start"]["caption"]
     assert (m["steps"], m["speed_command"], m["seed"]) == (3, -0.2, 0) and m["dream_seconds"] > 0
     # the shipped checkpoint's decoding (config.json 'sampler'), with the steps given on the command line

@@ -132,15 +132,38 @@ def test_cli_generate_writes_video_and_sheet(ckpt, tmp_path, task):
         args += ["--turn", "left"]
     assert main([*args, "--out", str(tmp_path)]) == 0
     info = json.loads((tmp_path / f"{task}.json").read_text())
-    assert set(info) == {"task", "text", "frames", "checkpoint"}
+    assert set(info) == {"task", "text", "frames", "checkpoint", "input", "given_frames", "kept_frames",
+                         "generated_frames", "generated_token_share", "input_reconstruction_psnr_db",
+                         "input_reconstruction_psnr_db_per_frame", "sampler", "sample_seed"}  # fmt: skip
     assert info["task"] == task and info["frames"] == 3 and info["checkpoint"] == str(ckpt)
+    assert info["input"] == "seed:3" and info["sample_seed"] == 0
+    assert info["sampler"]["steps"] == 2 and info["sampler"]["guidance_scale"] == 1.0
     assert isinstance(info["text"], str) and info["text"]  # the simulator scene's caption
-    # the sheet (lossless, upscaled 2x): the input row above the generated row, 3 frames of 32 x 64 each
+    # given: image-to-video its first frame, action-to-video its --context 2, inpaint / stylize every frame
+    given_n = {"image-to-video": 1, "action-to-video": 2, "text-to-video": 0, "inpaint": 3, "stylize": 3}[task]
+    kept_n = given_n if task in ("image-to-video", "action-to-video") else 0
+    assert (info["given_frames"], info["kept_frames"], info["generated_frames"]) == (given_n, kept_n, 3 - kept_n)
+    assert 0.0 < info["generated_token_share"] <= 1.0
+    assert len(info["input_reconstruction_psnr_db_per_frame"]) == given_n
+    # the sheet (lossless, upscaled 2x): the given frames, their reconstruction, the output; 32 x 64 frames
     sheet = cv2.imread(str(tmp_path / f"{task}.png"))[..., ::-1]
-    label_w = 8 * len("generated") + 8
-    assert sheet.shape == (2 * (2 * (32 + 2) + 2), 2 * (label_w + 3 * (64 + 2) + 2), 3)
-    given, generated = (_cells(sheet, r, 3, (32, 64), label_w) for r in (0, 1))
-    assert generated.std() > 0 and given.std() > 0
+    rows = 3 if given_n else 1
+    label_w = 8 * len("reconstruction" if given_n else "generated") + 8
+    assert sheet.shape == (2 * (rows * (32 + 2) + 2), 2 * (label_w + 3 * (64 + 2) + 2), 3)
+    generated = _cells(sheet, rows - 1, 3, (32, 64), label_w)
+    assert generated.std() > 0
+    if not given_n:
+        assert info["input_reconstruction_psnr_db"] is None
+    else:
+        given, recon = (_cells(sheet, r, given_n, (32, 64), label_w) for r in (0, 1))
+        assert given.std() > 0
+        # the JSON's PSNR is that of the reconstruction row against the input row
+        mse = ((given.astype(float) - recon.astype(float)) ** 2).reshape(given_n, -1).mean(axis=1)
+        np.testing.assert_allclose(10 * np.log10(255.0**2 / mse), info["input_reconstruction_psnr_db_per_frame"],
+                                   atol=2e-3)  # fmt: skip
+        assert info["input_reconstruction_psnr_db"] == pytest.approx(np.mean(10 * np.log10(255.0**2 / mse)), abs=2e-3)
+        if kept_n:  # the kept frames are output as their reconstruction
+            assert np.abs(generated[:kept_n].astype(int) - recon[:kept_n].astype(int)).max() <= 1
     if task == "inpaint":  # the default box:0.3,0.4,0.7,1.0; outside it the input pixels are kept exactly
         keep = ~parse_mask("box:0.3,0.4,0.7,1.0", (32, 64))
         np.testing.assert_array_equal(generated[:, keep], given[:, keep])
@@ -232,3 +255,25 @@ def test_parse_mask_reads_an_image_and_rejects_bad_specs(tmp_path):
         parse_mask("box:0,0,1", (32, 64))
     with pytest.raises(ValueError, match="not a readable image"):
         parse_mask(str(tmp_path / "missing.png"), (32, 64))
+
+
+def test_cli_generate_image_to_video_from_a_photo_reports_its_reconstruction(ckpt, wm, tmp_path):
+    """A photo in another size: the metrics and the sheet's input row are the photo at the model's resolution."""
+    y, x = np.mgrid[0:48, 0:96]
+    photo = np.clip(np.stack([x * 2.5, y * 5.0, 100 + 0 * x], -1), 0, 255).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), photo[..., ::-1])
+    out = tmp_path / "gen"
+    args = ["generate", "image-to-video", "--image", str(path), "--frames", "3", "--steps", "2"]
+    assert main([*args, "--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    info = json.loads((out / "image-to-video.json").read_text())
+    assert info["input"] == f"image:{path}" and (info["given_frames"], info["kept_frames"]) == (1, 1)
+    ref = wm.prepare(photo)
+    recon = wm.decode(wm.encode(ref)[None])[0]
+    want = 10 * np.log10(255.0**2 / ((ref.astype(float) - recon.astype(float)) ** 2).mean())
+    assert info["input_reconstruction_psnr_db"] == pytest.approx(want, abs=2e-3)
+    sheet = cv2.imread(str(out / "image-to-video.png"))[..., ::-1]
+    label_w = 8 * len("reconstruction") + 8
+    np.testing.assert_array_equal(_cells(sheet, 0, 1, (32, 64), label_w)[0], ref[0])
+    np.testing.assert_array_equal(_cells(sheet, 1, 1, (32, 64), label_w)[0], recon[0])
+    assert not list(out.glob(".*tmp*"))  # atomic writes leave no temporary files behind

@@ -1,13 +1,23 @@
-"""``drivedreamer generate <task>``: inputs from files or simulator seeds, outputs MP4 + GIF + PNG sheet + JSON."""
+"""``drivedreamer generate <task>``: inputs from files or simulator seeds, outputs MP4 + GIF + PNG sheet + JSON.
+
+``<task>.json`` holds the task's metrics: the frames given, kept and generated, the PSNR of the given frames'
+tokenizer reconstruction against the input (at the model's resolution: what the model could keep of it at best),
+and the sampler used. ``<task>.png`` shows the given frames, their reconstruction and the output, one row each.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from drivedreamer_env.tasks.names import TASKS
+
+if TYPE_CHECKING:
+    from drivedreamer_env.models.world_model import WorldModel
 
 # yaw rate [rad/s] of the preset action sequences (--turn), canonical ego frame: a left turn is positive
 TURN_YAW_RATE_RADPS = {"left": 0.25, "straight": 0.0, "right": -0.25}
@@ -68,17 +78,30 @@ def parse_mask(spec: str, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
-def _write_outputs(out_dir: Path, task: str, out: np.ndarray, given: np.ndarray | None) -> None:
-    """``<task>.mp4`` / ``.gif`` of the output and ``<task>.png``: the input (if any) above the output."""
+def _write_outputs(
+    out_dir: Path, task: str, out: np.ndarray, given: np.ndarray | None, recon: np.ndarray | None
+) -> None:
+    """``<task>.mp4`` / ``.gif`` of the output and ``<task>.png``: the given frames and their reconstruction (if
+    any) above the output."""
     from drivedreamer_env.media import contact_sheet, upscale, write_png, write_video
 
     rows, labels = [list(out)], ["generated"]
-    if given is not None:
-        rows.insert(0, list(given)[: len(out)])
-        labels.insert(0, "input")
+    if given is not None and recon is not None and len(given):
+        rows, labels = [list(given), list(recon), *rows], ["input", "reconstruction", *labels]
     write_video(out_dir / f"{task}.mp4", [upscale(f, 3) for f in out], fps=10)
     write_video(out_dir / f"{task}.gif", [upscale(f, 2) for f in out], fps=10)
     write_png(out_dir / f"{task}.png", upscale(contact_sheet(rows, labels), 2))
+
+
+def reconstruction_psnr(wm: WorldModel, frames: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """The tokenizer's reconstruction of ``frames`` (T, H, W, 3) at the model's resolution, and its per-frame
+    PSNR [dB] against them."""
+    import torch
+
+    from drivedreamer_env.metrics import psnr
+
+    recon = wm.decode(wm.encode(frames)[None])[0]
+    return recon, [float(v) for v in psnr(torch.from_numpy(recon), torch.from_numpy(frames))]
 
 
 def run_generate(args: argparse.Namespace) -> dict:
@@ -86,7 +109,7 @@ def run_generate(args: argparse.Namespace) -> dict:
     from drivedreamer_env.io_utils import write_json
     from drivedreamer_env.models.sampler import SamplerConfig
     from drivedreamer_env.models.world_model import WorldModel
-    from drivedreamer_env.tasks.generation import generate
+    from drivedreamer_env.tasks.generation import run_task
 
     wm = WorldModel.load(args.checkpoint, device=args.device)
     frames, caption, actions = load_input(args, args.frames)
@@ -100,15 +123,41 @@ def run_generate(args: argparse.Namespace) -> dict:
         raise ValueError("action-to-video needs actions: --turn left|straight|right, or a --video with an action CSV")
     sampler = SamplerConfig(steps=args.steps, temperature=args.temperature, guidance_scale=args.guidance)
     video = frames[: args.frames] if frames is not None else None
-    out = generate(
+    result = run_task(
         wm, args.task, video=video, text=text, actions=actions, num_frames=args.frames,
         context_frames=args.context, mask=mask, style_ratio=args.style_ratio, sampler=sampler, seed=args.sample_seed,
     )  # fmt: skip
+    out = result.frames
+    given = wm.prepare(video)[: result.given_frames] if video is not None and result.given_frames else None
+    recon, recon_db = reconstruction_psnr(wm, given) if given is not None else (None, [])
     out_dir = Path(args.out)
-    _write_outputs(out_dir, args.task, out, wm.prepare(video) if video is not None else None)
-    info = {"task": args.task, "text": text, "frames": len(out), "checkpoint": str(args.checkpoint or "default")}
+    _write_outputs(out_dir, args.task, out, given, recon)
+    info = {
+        "task": args.task,
+        "text": text,
+        "frames": len(out),
+        "checkpoint": str(args.checkpoint or "default"),
+        "input": _input_name(args),
+        "given_frames": result.given_frames,
+        "kept_frames": result.kept_frames,
+        "generated_frames": len(out) - result.kept_frames,
+        "generated_token_share": round(result.generated_token_share, 4),
+        "input_reconstruction_psnr_db": round(float(np.mean(recon_db)), 3) if recon_db else None,
+        "input_reconstruction_psnr_db_per_frame": [round(v, 3) for v in recon_db],
+        "sampler": dataclasses.asdict(sampler),
+        "sample_seed": args.sample_seed,
+    }
     write_json(out_dir / f"{args.task}.json", info)
     return info
+
+
+def _input_name(args: argparse.Namespace) -> str | None:
+    """What the input was, for the metrics: ``image:PATH``, ``video:SPEC``, ``seed:N`` or None."""
+    if args.image:
+        return f"image:{args.image}"
+    if args.video:
+        return f"video:{args.video}"
+    return None if args.seed is None else f"seed:{args.seed}"
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

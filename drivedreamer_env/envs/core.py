@@ -109,8 +109,10 @@ class DreamCore(DrivingTask):
 
     # ------------------------------------------------------------------ starting
     def _fill_context(self, start: Start, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, EgoState]:
-        """Context tokens (C, h, w) and actions (C - 1, 2) for ``start``; missing frames are dreamt with its
-        held action (image-to-video), and the ego is moved along with them."""
+        """Context tokens (C, h, w) and actions (C - 1, 2) for ``start``, missing frames filled as
+        ``start.context_fill`` says: ``"repeat"`` repeats the last frame's tokens under the held action (the ego
+        stays put, nothing is dreamt); ``"dream"`` dreams them with the held action (image-to-video), moving
+        the ego along."""
         wm, c = self.wm, self.context_frames
         frames = start.frames[-c:]
         tokens = wm.encode(frames)
@@ -121,6 +123,9 @@ class DreamCore(DrivingTask):
         if missing <= 0:
             return tokens, actions, ego
         hold = torch.from_numpy(np.asarray(start.hold_action, np.float32))
+        if start.context_fill == "repeat":  # the same tokens, so the last context frame is the reconstruction
+            tokens = torch.cat([tokens, tokens[-1:].expand(missing, -1, -1)])
+            return tokens, torch.cat([actions, hold[None].expand(missing, -1)]), ego
         r = Rollout(wm.stpt, self.sampler, 1, wm.text_ids([start.text]), keep_frames=c)
         r.observe(tokens[None], actions[None] if len(actions) else None)
         new_tokens, new_actions = [tokens], [actions]

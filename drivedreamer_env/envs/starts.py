@@ -2,7 +2,13 @@
 
 A :class:`Start` holds the context frames at the model's resolution, the canonical actions between them, the
 caption, the ego state at the last frame and the reference route. Starts with fewer frames than the
-environment's context are completed by the world model itself (image-to-video with the held action).
+environment's context are completed in one of two ways (``Start.context_fill``):
+
+* ``"dream"`` (clips shorter than the context): the world model dreams the missing frames itself
+  (image-to-video with the held action);
+* ``"repeat"`` (a single image, :func:`image_start`): the image's tokens are repeated with a zero-motion action
+  history, so the first observation is exactly the tokenizer's reconstruction of the image and nothing is dreamt
+  before the first action.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from drivedreamer_env.sim.simulator import Simulator
 from drivedreamer_env.units import VehicleGeometry, physical_to_normalized, yaw_rate_to_steering
 
 SCENARIO_KEYS = ("seed", "lane", "speed", "time_of_day", "weather", "area")
-DEFAULT_IMAGE_SPEED_MPS = 8.0
+IMAGE_START_SPEED_MPS = 0.0  # an image start's ego speed [m/s]: stopped (see image_start for why)
+CONTEXT_FILLS = ("dream", "repeat")
 ROUTE_STEP_M = 2.0
 
 
@@ -40,6 +47,9 @@ class Start:
         hold_action: canonical action used to fill missing context frames.
         sim: for simulator starts, the simulator positioned at the last frame (ground truth); else None.
         info: provenance (kind, seed, ...).
+        context_fill: how missing context frames are filled: ``"dream"`` (the world model dreams them under
+            ``hold_action``, the ego moving along) or ``"repeat"`` (the last frame's tokens repeated, with
+            ``hold_action`` as their action history and the ego left where it is).
     """
 
     frames: np.ndarray
@@ -50,6 +60,11 @@ class Start:
     hold_action: np.ndarray
     sim: Simulator | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    context_fill: str = "dream"
+
+    def __post_init__(self) -> None:
+        if self.context_fill not in CONTEXT_FILLS:
+            raise ValueError(f"Start.context_fill must be one of {CONTEXT_FILLS}, got {self.context_fill!r}")
 
 
 def lane_keep_action(sim: Simulator, speed_mps: float) -> np.ndarray:
@@ -134,13 +149,35 @@ def load_image(image: np.ndarray | str | Path) -> np.ndarray:
     return image
 
 
-def image_start(image: np.ndarray | str | Path, text: str = "", speed_mps: float = DEFAULT_IMAGE_SPEED_MPS) -> Start:
-    """A single image: the ego at the origin facing +x at ``speed_mps``, the route straight ahead."""
+def image_start(image: np.ndarray | str | Path, text: str = "", speed_mps: float = IMAGE_START_SPEED_MPS) -> Start:
+    """A single image (a photo): the ego at the origin facing +x at ``speed_mps``, the route straight ahead.
+
+    The context is the image repeated (``context_fill="repeat"``) under the action ``[speed_mps, 0]``, so the
+    first observation is exactly the tokenizer's reconstruction of the image and the model dreams nothing
+    before the first action. The default is a stopped ego (``speed_mps = 0``) because it is what training
+    shows: a stopped car records near-identical frames, and 3.4 % of the training data's contexts are stopped
+    (the mixed policy's speed targets reach 0 m/s), while no moving training context is anywhere near as still.
+    The ego then accelerates under the speed command, so the first steps turn less than from a moving start
+    (``speed_mps > 0``: identical frames under a moving history). Both, and the dreamt context used before, are
+    measured in ``benchmarks/results/image_start.json`` (``benchmarks/image_start.py``).
+
+    Args:
+        image: uint8 (H, W, 3) RGB array or an image file path (any size: resized and centre-cropped to the
+            model's resolution).
+        text: the caption to condition on.
+        speed_mps: the ego speed of the start and of the context's action history [m/s], >= 0.
+
+    Raises:
+        ValueError: an unreadable file, a non-RGB-uint8 array, or a negative or non-finite speed.
+    """
+    if not np.isfinite(speed_mps) or speed_mps < 0.0:
+        raise ValueError(f"image start speed_mps must be a finite speed >= 0 m/s, got {speed_mps}")
     frame = load_image(image)
     ego = EgoState(0.0, 0.0, 0.0, float(speed_mps), 0.0, 0.0)
     hold = np.array([speed_mps, 0.0], np.float32)
-    info = {"kind": "image"}
-    return Start(frame[None], np.zeros((0, 2), np.float32), text, ego, Route.straight(0, 0, 0), hold, None, info)
+    info = {"kind": "image", "context": "repeated", "speed_mps": float(speed_mps)}
+    return Start(frame[None], np.zeros((0, 2), np.float32), text, ego, Route.straight(0, 0, 0), hold, None, info,
+                 context_fill="repeat")  # fmt: skip
 
 
 def make_start(

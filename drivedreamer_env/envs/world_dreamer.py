@@ -15,7 +15,10 @@ Observation: the dreamt frame, uint8 ``(H, W, 3)`` (64 x 128 for the shipped mod
 Episodes start (``reset``) from ``options["start"]`` or the ``start`` kwarg: None = a simulator scene rendered
 for the seed (its caption is the text), an int seed or scenario dict (``seed, lane, speed, time_of_day,
 weather, area``), a :class:`~drivedreamer_env.data.clip.Clip`, or an image (array or path) with
-``options["text"]``. Missing context frames are dreamt from the first ones (image-to-video).
+``options["text"]``. An image start repeats the image's tokens as the whole context under a stopped-ego
+action history, so the first observation is exactly the tokenizer's reconstruction of the image and nothing is
+dreamt before the first action (:func:`~drivedreamer_env.envs.starts.image_start`); a clip shorter than the
+context has its missing frames dreamt from its first ones (image-to-video).
 
 Settings: :class:`~drivedreamer_env.envs.config.DreamConfig`, passed whole (``config=``) or as keyword arguments.
 

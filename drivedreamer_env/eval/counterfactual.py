@@ -62,11 +62,18 @@ class CounterfactualReport:
     route_xy: np.ndarray  # (N, 2) [m] the reference route
     road_edges_xy: list[np.ndarray] = field(default_factory=list)  # (N, 2) [m] paved edges (simulator starts)
 
+    @property
+    def heading_reference(self) -> str:
+        """What the dream's turns are compared with: ``"truth"`` (the simulator's frames, on a simulator start)
+        or ``"commanded"`` (the bicycle model's heading change, on an image or clip start: no ground truth)."""
+        return "truth" if all(b.truth is not None for b in self.branches.values()) else "commanded"
+
     def metrics(self) -> dict[str, Any]:
-        """The JSON summary (no frames): start, text, settings, timing and per-branch scores."""
+        """The JSON summary (no frames): start, text, settings, timing, the heading reference, per-branch scores."""
         return {
             "start": self.start, "text": self.text, "steps": self.steps, "speed_command": self.speed_command,
             "seed": self.seed, "sampler": self.sampler, "dream_seconds": self.dream_seconds,
+            "heading_reference": self.heading_reference,
             "branches": {name: b.scores for name, b in self.branches.items()},
         }  # fmt: skip
 
@@ -90,10 +97,43 @@ def _ground_truth(sim: Simulator, actions: np.ndarray, steps: int, progress: boo
     return truth
 
 
+@dataclass(frozen=True)
+class TurnAgreement:
+    """Does a heading change read off a dream match its reference?
+
+    Attributes:
+        agrees: a turn: the reference's sign and within ``TURN_SIZE_TOLERANCE`` of its size; straight: within
+            ``STRAIGHT_TOLERANCE_RAD`` of it.
+        gain: dreamt over reference heading change for a turning branch (1 = the reference's size), else None.
+    """
+
+    agrees: bool
+    gain: float | None
+
+
+def turn_agreement(dream_rad: float, reference_rad: float, commanded_rad: float) -> TurnAgreement:
+    """Compare the dream's heading change with the reference, the size of the turn as well as its sign.
+
+    The one rule of every counterfactual table (``counterfactual``, ``demo``) and the image-start benchmark.
+
+    Args:
+        dream_rad: heading change read off the dreamt frames [rad] (+ = left).
+        reference_rad: what it should be [rad]: read off the true frames by the same estimator where they
+            exist, else the commanded heading change of the ego kinematics.
+        commanded_rad: the ego kinematics' heading change [rad]; below ``TURN_MIN_RAD`` the branch is straight.
+    """
+    turned = abs(commanded_rad) >= TURN_MIN_RAD and abs(reference_rad) > 1e-6
+    if not turned:
+        return TurnAgreement(bool(abs(dream_rad - reference_rad) < STRAIGHT_TOLERANCE_RAD), None)
+    gain = float(dream_rad / reference_rad)
+    return TurnAgreement(bool(abs(gain - 1.0) <= TURN_SIZE_TOLERANCE), gain)
+
+
 def score_branch(
     steering: float, dream: np.ndarray, poses: np.ndarray, truth: np.ndarray | None, hfov_deg: float
 ) -> dict[str, Any]:
-    """The branch's scores: true and estimated heading change, distance, and PSNR against ``truth``."""
+    """The branch's scores: commanded (= true, on a simulator start) and estimated heading change, distance,
+    PSNR against ``truth``, and the :func:`turn_agreement` of the dream with the truth (or the command)."""
     m: dict[str, Any] = {
         "steering": steering,
         "heading_change_rad": float(poses[-1, 2] - poses[0, 2]),  # of the ego kinematics (= simulator's)
@@ -104,16 +144,12 @@ def score_branch(
         m["psnr_db"] = _psnr(dream[1:], truth[1:])
         m["psnr_db_per_step"] = [round(_psnr(dream[t], truth[t]), 2) for t in range(1, len(dream))]
         m["gt_heading_change_est_rad"] = float(estimate_yaw(truth, hfov_deg).sum())
-    # the truth to compare with: read off the true frames by the same estimator where they exist (like for like),
-    # else the ego kinematics
-    true = m.get("gt_heading_change_est_rad", m["heading_change_rad"])
-    est = m["dream_heading_change_est_rad"]
-    # a turn must be read off the frames with its sign and its size within TURN_SIZE_TOLERANCE of the truth;
-    # "straight" within 0.1 rad of the truth
-    turned = abs(m["heading_change_rad"]) >= TURN_MIN_RAD and abs(true) > 1e-6
-    m["turn_gain"] = float(est / true) if turned else None
-    within = turned and abs(est / true - 1.0) <= TURN_SIZE_TOLERANCE
-    m["yaw_agrees"] = bool(within if turned else abs(est - true) < STRAIGHT_TOLERANCE_RAD)
+    # the reference: read off the true frames by the same estimator where they exist (like for like), else the
+    # commanded heading change of the ego kinematics (an image or clip start has no ground truth)
+    reference = m.get("gt_heading_change_est_rad", m["heading_change_rad"])
+    agreement = turn_agreement(m["dream_heading_change_est_rad"], reference, m["heading_change_rad"])
+    m["turn_gain"] = agreement.gain
+    m["yaw_agrees"] = agreement.agrees
     return m
 
 

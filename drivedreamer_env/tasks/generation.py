@@ -1,6 +1,12 @@
-""":func:`generate`: run one WorldDreamer task (its recipe in :mod:`drivedreamer_env.tasks.recipes`) end to end."""
+""":func:`generate`: run one WorldDreamer task (its recipe in :mod:`drivedreamer_env.tasks.recipes`) end to end.
+
+:func:`run_task` does the same and also says what was given: the leading frames kept from the input (their
+tokens unchanged) and the share of token positions the sampler wrote.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,6 +62,27 @@ def _decode_causal(
     return torch.cat(out)
 
 
+@dataclass
+class TaskOutput:
+    """One task's output and what of it came from the input.
+
+    Attributes:
+        frames: (T, H, W, 3) uint8 output frames at the model's resolution.
+        tokens: (T, h, w) int64 their tokens (before ``inpaint``'s pixel feathering).
+        given_frames: the input's leading frames the task conditions on (frames with a given token: causal tasks
+            their context, ``inpaint`` / ``stylize`` every frame, ``text-to-video`` none).
+        kept_frames: leading frames whose tokens are output unchanged (causal tasks: the given frames; joint: 0).
+        generated_token_share: share of the output's token positions the sampler wrote, in [0, 1] (causal: the
+            frames after the given ones; joint: the recipe's masked positions, before any re-masking rounds).
+    """
+
+    frames: np.ndarray
+    tokens: torch.Tensor
+    given_frames: int
+    kept_frames: int
+    generated_token_share: float
+
+
 def generate(
     wm: WorldModel,
     task: str,
@@ -73,6 +100,32 @@ def generate(
     inpaint: InpaintConfig | None = None,
 ) -> np.ndarray:
     """Run one task; returns generated frames (T, H, W, 3) uint8 at the model's resolution.
+
+    The arguments are those of :func:`run_task`; this returns only its ``frames``.
+    """
+    return run_task(
+        wm, task, video=video, text=text, actions=actions, num_frames=num_frames, context_frames=context_frames,
+        mask=mask, style_ratio=style_ratio, sampler=sampler, seed=seed, stylize=stylize, inpaint=inpaint,
+    ).frames  # fmt: skip
+
+
+def run_task(
+    wm: WorldModel,
+    task: str,
+    *,
+    video: np.ndarray | None = None,
+    text: str = "",
+    actions: np.ndarray | None = None,
+    num_frames: int = 8,
+    context_frames: int = 1,
+    mask: np.ndarray | None = None,
+    style_ratio: float | None = None,
+    sampler: SamplerConfig | None = None,
+    seed: int = 0,
+    stylize: StylizeConfig | None = None,
+    inpaint: InpaintConfig | None = None,
+) -> TaskOutput:
+    """Run one task; returns its frames (T, H, W, 3) uint8 at the model's resolution and what was given.
 
     Args:
         wm: the loaded world model.
@@ -103,7 +156,11 @@ def generate(
     if clip.causal:
         acts = _actions(actions, num_frames)
         tokens = _decode_causal(wm, clip.tokens, acts, num_frames, sampler, gens, ids)
+        given = kept = clip.tokens.shape[1]
+        share = (len(tokens) - kept) / len(tokens)
     else:
+        masked = clip.tokens[0] == wm.stpt.cfg.mask_id  # (T, h, w)
+        given, kept, share = int((~masked).flatten(1).any(1).sum()), 0, float(masked.float().mean())
         acts = _actions(actions, clip.tokens.shape[1])
         if task == "stylize":
             tokens = stylize_fill(wm, clip.tokens, stylize, sampler, gens, acts, ids, seed)[0]
@@ -124,4 +181,4 @@ def generate(
     out = wm.decode(tokens)
     if clip.regenerate is not None:  # outside the mask the input pixels are kept exactly
         out = feather(out, clip.frames, clip.regenerate, inpaint.feather_px)
-    return out
+    return TaskOutput(out, tokens, given, kept, share)
