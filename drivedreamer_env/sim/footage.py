@@ -77,7 +77,7 @@ def grade_frames(frames: np.ndarray, look: FootageLook = FootageLook(), seed: in
 
 
 def record_footage(
-    seed: int = 500,
+    seed: int = 503,
     frames: int = 300,
     width: int = 256,
     height: int = 128,
@@ -108,7 +108,7 @@ def record_footage(
 
 def write_footage_video(
     path: str | Path,
-    seed: int = 500,
+    seed: int = 503,
     frames: int = 300,
     width: int = 256,
     height: int = 128,
