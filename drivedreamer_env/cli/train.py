@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 FINETUNE_CONFIG = "configs/world_model/finetune.yaml"  # `train world-model --init` without --config
+TOKENIZER_FINETUNE_CONFIG = "configs/tokenizer/finetune.yaml"  # `train tokenizer --init` without --config
 PLANNER_CONFIG = "configs/planner/bc.yaml"
 TRAINER_OVERRIDES = ("accelerator", "devices", "strategy", "precision", "num_nodes")
 REPO_ROOT = Path(__file__).resolve().parents[2]  # where configs/ lives in a source checkout
@@ -43,12 +44,28 @@ def _train_config(cls, args: argparse.Namespace):
     return cfg
 
 
+def _repo_config(relative: str) -> str:
+    """A config shipped in configs/: the source checkout's copy, else the path relative to the working directory."""
+    repo_config = REPO_ROOT / relative
+    return str(repo_config if repo_config.is_file() else relative)
+
+
 def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     """Train (or resume) the visual tokenizer."""
     from drivedreamer_env.training.tokenizer_module import TokenizerTrainConfig, train_tokenizer
 
+    if args.config is None:
+        if args.init is None:
+            raise ValueError(
+                "--config is required (or --init CHECKPOINT to fine-tune with " + TOKENIZER_FINETUNE_CONFIG + ")"
+            )
+        args.config = _repo_config(TOKENIZER_FINETUNE_CONFIG)
+    if args.replay and args.init is None:
+        raise ValueError("--replay mixes in frames while fine-tuning: give --init CHECKPOINT too")
     cfg = _train_config(TokenizerTrainConfig, args)
-    summary = train_tokenizer(cfg, args.data, args.out, fast_dev_run=args.fast_dev_run)
+    summary = train_tokenizer(
+        cfg, args.data, args.out, fast_dev_run=args.fast_dev_run, init=args.init, replay=args.replay
+    )
     print(summary)
     return 0
 
@@ -61,8 +78,7 @@ def cmd_train_world_model(args: argparse.Namespace) -> int:
     if args.config is None:
         if args.init is None:
             raise ValueError("--config is required (or --init CHECKPOINT to fine-tune with " + FINETUNE_CONFIG + ")")
-        repo_config = REPO_ROOT / FINETUNE_CONFIG
-        args.config = str(repo_config if repo_config.is_file() else FINETUNE_CONFIG)
+        args.config = _repo_config(FINETUNE_CONFIG)
     cfg = _train_config(WorldModelTrainConfig, args)
     summary = train_world_model(
         cfg, args.data, args.out, init=args.init, fast_dev_run=args.fast_dev_run, warm_start=args.warm_start
@@ -77,8 +93,7 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
     from drivedreamer_env.training.planner_module import PlannerTrainConfig, train_planner
 
     if args.config is None:
-        repo_config = REPO_ROOT / PLANNER_CONFIG
-        args.config = str(repo_config if repo_config.is_file() else PLANNER_CONFIG)
+        args.config = _repo_config(PLANNER_CONFIG)
     cfg = _train_config(PlannerTrainConfig, args)
     demos = record_demonstrations(args.episodes, args.episode_steps, noise=args.noise)
     data = (f"simulator demonstrations: {args.episodes} episodes x {args.episode_steps} steps from seed "
@@ -116,7 +131,22 @@ def _add_train_overrides(p: argparse.ArgumentParser) -> None:
 
 def _add_tokenizer(train: argparse._SubParsersAction) -> None:
     tok = train.add_parser("tokenizer", help="train the visual tokenizer (resumes from --out)")
-    tok.add_argument("--config", required=True, help="configs/tokenizer/<size>.yaml")
+    tok.add_argument(
+        "--config", default=None,
+        help=f"configs/tokenizer/<size>.yaml (with --init the default is {TOKENIZER_FINETUNE_CONFIG}; the "
+        "architecture always comes from the --init checkpoint)",
+    )  # fmt: skip
+    tok.add_argument(
+        "--init", default=None,
+        help="checkpoint directory whose tokenizer to fine-tune (e.g. data/checkpoints/default); its world model "
+        "is copied into --out unchanged",
+    )  # fmt: skip
+    tok.add_argument(
+        "--replay", action="append", default=None,
+        help="(with --init; repeatable) frames to keep replaying so the tokenizer does not forget them, e.g. "
+        "sim:DIR from `drivedreamer data sim`; they make up the config's replay_share (default 0.3) of the "
+        "training frames, or SPEC@SHARE sets it",
+    )  # fmt: skip
     tok.add_argument(
         "--data",
         required=True,
