@@ -80,6 +80,9 @@ class TokenWindows(Dataset):
             "words": self.words[k],
             "events": torch.from_numpy(np.asarray(events, np.float32)),
             "events_valid": torch.tensor(valid),
+            # a clip without recorded actions (vision-only video) trains with the null action, as WorldDreamer
+            # trains on vision-only data: its zero rows are not "stopped, driving straight"
+            "has_actions": torch.tensor(bool(clip.meta.get("has_actions", True))),
         }
         if self.proposals:
             item["proposal"] = torch.from_numpy(clip.proposal[window])

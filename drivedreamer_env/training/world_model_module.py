@@ -79,6 +79,8 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         p = self.cfg.cond_dropout if dropout else 0.0
         drop_text = (torch.rand(b, generator=g) < p).to(tokens.device)
         drop_actions = (torch.rand(b, generator=g) < p).to(tokens.device)
+        if "has_actions" in batch:  # clips without actions always take the null action
+            drop_actions = drop_actions | ~batch["has_actions"].to(tokens.device)
         text = self.model.encode_text(batch["words"])
         aligned = None
         if self.cfg.model.proposal_input:
