@@ -361,3 +361,26 @@ def test_play_without_keys_drives_straight_and_records_the_rendered_frames(tmp_p
     assert recorded.shape == (4, 256, 512, 3)
     err = np.abs(recorded.astype(float) - np.stack(expected)).mean(axis=(1, 2, 3))  # H.264: close on average
     assert (err < 6.0).all(), err
+
+
+def test_env_steps_at_the_checkpoints_frame_period(tmp_path):
+    """A checkpoint trained on every second frame (frame_stride 2, config.json frame_dt_s 0.2) is stepped at
+    0.2 s: the ego kinematics and the simulator start both follow it."""
+    import json
+    import shutil
+
+    from drivedreamer_env.models.world_model import DEFAULT_CHECKPOINT as shipped
+
+    ckpt = tmp_path / "stride2"
+    shutil.copytree(shipped, ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**cfg, "frame_dt_s": 0.2}))
+    progress = {}
+    for name, path in (("default", shipped), ("stride2", ckpt)):
+        env = gym.make(ENV_ID, checkpoint=str(path), sampling_steps=1, reward_weights={"max_deviation_m": 50.0})
+        env.reset(seed=3)
+        core = env.unwrapped.core
+        assert core.dt_s == (0.2 if name == "stride2" else 0.1)
+        assert env.unwrapped.start.sim.cfg.dt_s == core.dt_s
+        progress[name] = env.step(np.array([0.0, 0.0], np.float32))[4]["progress"]
+    assert progress["stride2"] == pytest.approx(2 * progress["default"], rel=0.1)

@@ -181,23 +181,30 @@ def image_start(image: np.ndarray | str | Path, text: str = "", speed_mps: float
 
 
 def make_start(
-    spec: Any, resolution: tuple[int, int], context_frames: int, text: str | None, np_random: np.random.Generator
+    spec: Any,
+    resolution: tuple[int, int],
+    context_frames: int,
+    text: str | None,
+    np_random: np.random.Generator,
+    dt_s: float | None = None,
 ) -> Start:
     """A :class:`Start` from the forms ``start=`` / ``reset(options=...)`` accept.
 
     ``spec``: None (a simulator scene with a seed drawn from ``np_random``), an int seed, a scenario dict, a
     :class:`Clip`, an image (uint8 array or file path), or a :class:`Start` (used as it is). ``text`` overrides
-    the caption.
+    the caption. ``dt_s``: the simulator's step for simulator scenes (the model's frame period; None: the
+    simulator's default).
     """
+    base = None if dt_s is None else SimConfig(dt_s=dt_s)
     if isinstance(spec, Start):  # prepared by the caller (e.g. shared with a simulator run); never mutated
         return spec if text is None else dataclasses.replace(spec, text=text)
     if spec is None or isinstance(spec, (int, np.integer)):
         seed = int(np_random.integers(0, 2**31 - 1)) if spec is None else int(spec)
-        start = sim_start({"seed": seed}, resolution, context_frames)
+        start = sim_start({"seed": seed}, resolution, context_frames, base)
     elif isinstance(spec, dict):
         scenario = dict(spec)
         scenario.setdefault("seed", int(np_random.integers(0, 2**31 - 1)))
-        start = sim_start(scenario, resolution, context_frames)
+        start = sim_start(scenario, resolution, context_frames, base)
     elif isinstance(spec, Clip):
         start = clip_start(spec, context_frames)
     elif isinstance(spec, (np.ndarray, str, Path)):

@@ -49,6 +49,7 @@ from drivedreamer_env.envs.hud import draw_hud
 from drivedreamer_env.envs.starts import Start, make_start
 from drivedreamer_env.models.world_model import WorldModel
 from drivedreamer_env.sim.actions import action_space, validate_actions
+from drivedreamer_env.sim.config import SimConfig
 from drivedreamer_env.sim.observations import dict_observation, observation_space
 
 RENDER_FPS = 10
@@ -101,12 +102,15 @@ class _DreamSettings:
                                        guidance_scale=config.guidance_scale, decoding=config.decoding,
                                        warp_remask=config.warp_remask)  # fmt: skip
         ctx = config.context_frames or self.wm.stpt.cfg.context_frames
-        self.core = DreamCore(self.wm, self.sampler, batch, ctx, config.reward)
+        # one env step is one model frame: a checkpoint trained on a longer frame interval (frame_stride) steps
+        # the ego kinematics and the simulator starts at its period
+        dt_s = self.wm.frame_dt_s or SimConfig().dt_s
+        self.core = DreamCore(self.wm, self.sampler, batch, ctx, config.reward, dt_s=dt_s)
         self.render_mode = config.render_mode  # the attribute Gymnasium's wrappers read
         self._window = None
 
     def _make_start(self, spec: Any, text: str | None, rng: np.random.Generator) -> Start:
-        return make_start(spec, self.wm.resolution, self.core.context_frames, text, rng)
+        return make_start(spec, self.wm.resolution, self.core.context_frames, text, rng, self.core.dt_s)
 
     def _obs(self, i: int) -> Any:
         if self.config.observation == "rgb":
