@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,20 +107,14 @@ def record_footage(
     return dataclasses.replace(clip, frames=grade_frames(clip.frames, look, seed), meta=meta)
 
 
-def write_footage_video(
-    path: str | Path,
-    seed: int = 503,
-    frames: int = 300,
-    width: int = 256,
-    height: int = 128,
-    look: FootageLook = FootageLook(),
-) -> Clip:
-    """Record :func:`record_footage` and write it as an mp4 at the simulator's frame rate (10 Hz).
+def write_footage_video(path: str | Path, **kwargs: Any) -> Clip:
+    """Record :func:`record_footage` (``kwargs`` are its arguments) and write it as an mp4 at the simulator's
+    frame rate (10 Hz).
 
     Returns:
         The clip as recorded (before compression), with its true actions.
     """
-    clip = record_footage(seed, frames, width, height, look)
+    clip = record_footage(**kwargs)
     fps = 1.0 / float(np.median(np.diff(clip.timestamps)))
     write_video(path, clip.frames, fps)
     return clip

@@ -7,6 +7,7 @@ tokens unchanged) and the share of token positions the sampler wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,30 +84,12 @@ class TaskOutput:
     generated_token_share: float
 
 
-def generate(
-    wm: WorldModel,
-    task: str,
-    *,
-    video: np.ndarray | None = None,
-    text: str = "",
-    actions: np.ndarray | None = None,
-    num_frames: int = 8,
-    context_frames: int = 1,
-    mask: np.ndarray | None = None,
-    style_ratio: float | None = None,
-    sampler: SamplerConfig | None = None,
-    seed: int = 0,
-    stylize: StylizeConfig | None = None,
-    inpaint: InpaintConfig | None = None,
-) -> np.ndarray:
+def generate(wm: WorldModel, task: str, **kwargs: Any) -> np.ndarray:
     """Run one task; returns generated frames (T, H, W, 3) uint8 at the model's resolution.
 
-    The arguments are those of :func:`run_task`; this returns only its ``frames``.
+    The keyword arguments are those of :func:`run_task`; this returns only its ``frames``.
     """
-    return run_task(
-        wm, task, video=video, text=text, actions=actions, num_frames=num_frames, context_frames=context_frames,
-        mask=mask, style_ratio=style_ratio, sampler=sampler, seed=seed, stylize=stylize, inpaint=inpaint,
-    ).frames  # fmt: skip
+    return run_task(wm, task, **kwargs).frames
 
 
 def run_task(
