@@ -5,7 +5,7 @@ Collects what the runs wrote (nothing is re-measured here): ``drivedreamer eval 
 check), and the fine-tune's training summary from its ``meta.json``.
 
 Usage:
-    python benchmarks/tasks_ablation_training.py --paired-checkpoint outputs/tasks_paired \\
+    python benchmarks/tasks_ablation_training.py --run "paired fine-tune=outputs/tasks_paired:tasks_paired" \\
         --out benchmarks/results/tasks_ablation_training.json
 """
 
@@ -22,19 +22,23 @@ RESULTS = Path("benchmarks/results")
 TASK_KEYS = ("stylize_style_accuracy", "stylize_structure", "stylize_source_style_share", "inpaint_style_accuracy",
              "inpaint_seam_ratio", "inpaint_unmasked_exact", "stylize_classifier_validation_accuracy",
              "inpaint_classifier_validation_accuracy")  # fmt: skip
-WM_KEYS = ("yaw_sign_accuracy", "psnr@1", "psnr@8", "delta_psnr_actions@8", "t2v_style_accuracy",
-           "t2v_style_classifier_validation_accuracy")  # fmt: skip
+WM_KEYS = ("yaw_sign_accuracy", "psnr@1", "psnr@8", "delta_psnr_actions@8", "warp_last_psnr@8", "psnr@40",
+           "heading_gain_left", "heading_gain_right", "event_auroc_off_road", "event_auroc_real_off_road",
+           "t2v_style_accuracy", "t2v_style_classifier_validation_accuracy")  # fmt: skip
 GOALS = {"stylize_style_accuracy": ">= 0.8", "stylize_structure": ">= 0.5", "inpaint_style_accuracy": ">= 0.7",
          "inpaint_seam_ratio": "<= 1.5", "inpaint_unmasked_exact": "= 1.0", "t2v_style_accuracy": ">= 0.8"}  # fmt: skip
 
 
-def _row(name: str, tasks: str, world_model: str, training: dict) -> dict:
+def _row(name: str, tasks: str, world_model: str, training: dict, t2v_check: str) -> dict:
     t = json.loads((RESULTS / tasks).read_text())
     w = json.loads((RESULTS / world_model).read_text())
+    check = json.loads((RESULTS / t2v_check).read_text())
     return {
         "name": name,
         **{k: t.get(k) for k in TASK_KEYS},
         **{k: w.get(k) for k in WM_KEYS},
+        "t2v_check": check["t2v_style_accuracy"],
+        "t2v_check_results": str(RESULTS / t2v_check),
         "task_results": str(RESULTS / tasks),
         "world_model_results": str(RESULTS / world_model),
         "task_command": t.get("command"),
@@ -45,20 +49,24 @@ def _row(name: str, tasks: str, world_model: str, training: dict) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--paired-checkpoint", default="outputs/tasks_paired")
+    p.add_argument("--run", action="append", default=[], metavar="NAME=CHECKPOINT:STEM",
+                   help="a fine-tune row: its checkpoint and the stem of its results (STEM.json, "
+                        "STEM_world_model.json, STEM_t2v_check.json in benchmarks/results)")  # fmt: skip
     p.add_argument("--out", default=str(RESULTS / "tasks_ablation_training.json"))
     args = p.parse_args()
-    meta = json.loads((Path(args.paired_checkpoint) / "meta.json").read_text())["world_model_training"]
     shipped = {"steps": 0, "wall_time_s": 0.0, "training_command": "(the shipped data/checkpoints/default)"}
-    paired = {"steps": meta["steps"], "wall_time_s": meta["wall_time_s"], "training_command": meta["command"],
-              "data": meta["data"]}  # fmt: skip
-    rows = [
-        _row("shipped", "tasks_tiny.json", "tasks_shipped_world_model.json", shipped),
-        _row("paired fine-tune", "tasks_paired.json", "tasks_paired_world_model.json", paired),
-    ]
+    rows = [_row("shipped", "tasks_tiny.json", "tasks_shipped_world_model.json", shipped, "tasks_t2v_check.json")]
+    for spec in args.run:
+        name, _, rest = spec.partition("=")
+        checkpoint, _, stem = rest.partition(":")
+        meta = json.loads((Path(checkpoint) / "meta.json").read_text())["world_model_training"]
+        training = {"checkpoint": checkpoint, "steps": meta["steps"], "wall_time_s": meta["wall_time_s"],
+                    "training_command": meta["command"], "data": meta["data"]}  # fmt: skip
+        rows.append(_row(name, f"{stem}.json", f"{stem}_world_model.json", training, f"{stem}_t2v_check.json"))
     write_json(Path(args.out), {"rows": rows, "goals": GOALS, "environment": environment()})
     for r in rows:
-        print(r["name"], {k: None if r[k] is None else round(r[k], 3) for k in (*TASK_KEYS[:6], *WM_KEYS[:5])})
+        keys = (*TASK_KEYS[:6], *WM_KEYS[:5], "t2v_check")
+        print(r["name"], {k: None if r[k] is None else round(r[k], 3) for k in keys})
     return 0
 
 
