@@ -25,6 +25,13 @@ TASK_KEYS = ("stylize_style_accuracy", "stylize_structure", "stylize_source_styl
 WM_KEYS = ("yaw_sign_accuracy", "psnr@1", "psnr@8", "delta_psnr_actions@8", "warp_last_psnr@8", "psnr@40",
            "heading_gain_left", "heading_gain_right", "event_auroc_off_road", "event_auroc_real_off_road",
            "t2v_style_accuracy", "t2v_style_classifier_validation_accuracy")  # fmt: skip
+DATA_COMMANDS = (  # the fine-tunes' --data, made from the shipped checkpoint's tokenizer
+    "drivedreamer data paired --checkpoint data/checkpoints/default --drives 50 --styles-per-drive 3 --frames 48 "
+    "--proposals --out outputs/data/tokens_paired --threads 1  (seeds 50,000-50,049; 150 clips, 217 s)",
+    "drivedreamer data sim --episodes 40 --steps 200 --seed-start 0 --out outputs/data/sim_replay  (6,370 frames)",
+    "drivedreamer data tokenize --checkpoint data/checkpoints/default --data sim:outputs/data/sim_replay "
+    "--out outputs/data/tokens_replay --proposals --threads 1",
+)
 GOALS = {"stylize_style_accuracy": ">= 0.8", "stylize_structure": ">= 0.5", "inpaint_style_accuracy": ">= 0.7",
          "inpaint_seam_ratio": "<= 1.5", "inpaint_unmasked_exact": "= 1.0", "t2v_style_accuracy": ">= 0.8"}  # fmt: skip
 
@@ -63,7 +70,9 @@ def main() -> int:
         training = {"checkpoint": checkpoint, "steps": meta["steps"], "wall_time_s": meta["wall_time_s"],
                     "training_command": meta["command"], "data": meta["data"]}  # fmt: skip
         rows.append(_row(name, f"{stem}.json", f"{stem}_world_model.json", training, f"{stem}_t2v_check.json"))
-    write_json(Path(args.out), {"rows": rows, "goals": GOALS, "environment": environment()})
+    write_json(
+        Path(args.out), {"rows": rows, "goals": GOALS, "data_commands": DATA_COMMANDS, "environment": environment()}
+    )
     for r in rows:
         keys = (*TASK_KEYS[:6], *WM_KEYS[:5], "t2v_check")
         print(r["name"], {k: None if r[k] is None else round(r[k], 3) for k in keys})
