@@ -1,8 +1,9 @@
-"""``drivedreamer data <sim|nuscenes|tokenize>``: make datasets.
+"""``drivedreamer data <sim|nuscenes|tokenize|paired>``: make datasets.
 
 ``sim`` records simulator episodes as clip shards or as a nuScenes-format dataset; ``nuscenes`` converts a
 nuScenes dataroot into clip shards (its own module); ``tokenize`` encodes a clip source once into token shards
-for world-model training.
+for world-model training; ``paired`` renders simulator drives in several styles and writes token shards whose
+clips carry the same drive in a second style (the ``restyle`` training masks).
 """
 
 from __future__ import annotations
@@ -75,6 +76,39 @@ def cmd_data_tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_paired(args: argparse.Namespace) -> int:
+    """Render drives in several styles and write paired-style token shards."""
+    from tqdm import tqdm
+
+    from drivedreamer_env.models.checkpoint import load_tokenizer
+    from drivedreamer_env.sources.paired import write_paired_tokens
+
+    tokenizer = load_tokenizer(args.checkpoint)
+    seeds = list(range(args.seed_start, args.seed_start + args.drives))
+    t0 = time.perf_counter()
+    with tqdm(total=len(seeds), desc="drives", unit="drive", disable=None) as bar:
+        episodes = write_paired_tokens(tokenizer, args.out, str(args.checkpoint), seeds, args.frames,
+                                       args.styles_per_drive, args.proposals, bar.update)  # fmt: skip
+    dt = time.perf_counter() - t0
+    print(f"wrote {len(episodes)} paired token clips ({len(seeds)} drives x {args.styles_per_drive} styles, "
+          f"{args.frames} frames) to {args.out} in {dt:.1f} s")  # fmt: skip
+    return 0
+
+
+def _add_paired(data: argparse._SubParsersAction) -> None:
+    pr = data.add_parser("paired", help="render drives in several styles into paired-style token shards")
+    pr.add_argument("--checkpoint", required=True, help="checkpoint directory with a tokenizer")
+    pr.add_argument("--drives", type=int, required=True, help="number of drives (one seed each)")
+    pr.add_argument("--frames", type=int, default=48, help="frames per drive (10 Hz)")
+    pr.add_argument("--styles-per-drive", type=int, default=2, help="styles each drive is rendered in (2-9)")
+    pr.add_argument("--seed-start", type=int, default=50_000,
+                    help="first drive seed (the task evaluation holds out 106,000+)")  # fmt: skip
+    pr.add_argument("--out", required=True, help="output directory")
+    pr.add_argument("--proposals", action="store_true", help="also store warp proposals (warp training)")
+    pr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    pr.set_defaults(func=cmd_data_paired)
+
+
 def _add_sim(data: argparse._SubParsersAction) -> None:
     sim = data.add_parser("sim", help="record simulator episodes")
     sim.add_argument("--episodes", type=int, required=True, help="number of episodes (one world each)")
@@ -123,3 +157,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_sim(data)
     add_data_nuscenes(data)
     _add_tokenize(data)
+    _add_paired(data)

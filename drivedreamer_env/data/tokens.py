@@ -6,6 +6,11 @@ the source has them, ``events`` (T, E) float32 labels named in the manifest. Tex
 Tokenized with ``--proposals``, a shard also holds each frame's warp proposal (``proposal`` (T, h, w) int16 and
 ``proposal_trusted`` (T, h, w) bool, frame 0 all untrusted; :mod:`drivedreamer_env.models.proposal`) and the
 manifest the camera they were computed with.
+Written by ``drivedreamer data paired``, a shard also holds the same drive rendered in a second style
+(:func:`~drivedreamer_env.sim.paired.render_paired`: same poses, same traffic): ``paired_tokens`` (T, h, w) int16,
+that style's caption (``paired_text`` in the header) and ``edge_energy`` (T, h, w) float16, the mean Sobel
+magnitude of the clip's own frames over each token (:func:`~drivedreamer_env.tasks.style_sampling.edge_token_energy`),
+which the ``restyle`` training masks use to prefer the flat tokens. Shards without them read as before.
 Encoding a clip source into this format is :func:`drivedreamer_env.sources.tokenize.tokenize_source`.
 """
 
@@ -38,6 +43,9 @@ class TokenClip:
     meta: dict[str, Any] = field(default_factory=dict)
     proposal: np.ndarray | None = None  # (T, h, w) int64 warp-proposal tokens, None when not tokenized with them
     proposal_trusted: np.ndarray | None = None  # (T, h, w) bool
+    paired_tokens: np.ndarray | None = None  # (T, h, w) int64: the same drive in a second style, None if unpaired
+    paired_text: str | None = None  # the caption of that second style
+    edge_energy: np.ndarray | None = None  # (T, h, w) float32 per-token edge magnitude of the clip's own frames
 
 
 def write_token_clip(
@@ -49,6 +57,8 @@ def write_token_clip(
     meta: dict[str, Any],
     events: np.ndarray | None = None,
     proposal: tuple[np.ndarray, np.ndarray] | None = None,
+    paired: tuple[np.ndarray, str] | None = None,
+    edge_energy: np.ndarray | None = None,
 ) -> None:
     """Write one token shard atomically.
 
@@ -61,6 +71,8 @@ def write_token_clip(
         meta: JSON-serialisable clip meta (stored in the header).
         events: (T, E) float32 labels in ``EVENT_NAMES`` order, or None when the source has none.
         proposal: (tokens (T, h, w), trusted (T, h, w) bool) warp proposals, or None.
+        paired: (tokens (T, h, w), caption) of the same drive in a second style, or None.
+        edge_energy: (T, h, w) per-token edge magnitude of this clip's frames (stored as float16), or None.
     """
     tensors = {
         "tokens": np.asarray(tokens).astype(np.int16),
@@ -72,8 +84,16 @@ def write_token_clip(
     if proposal is not None:
         tensors["proposal"] = np.asarray(proposal[0]).astype(np.int16)
         tensors["proposal_trusted"] = np.asarray(proposal[1]).astype(np.uint8)
+    header = {"format": FORMAT, "text": text, "meta": json.dumps(meta)}
+    if paired is not None:
+        if np.shape(paired[0]) != np.shape(tokens):
+            raise ValueError(f"paired tokens {np.shape(paired[0])} must match the tokens {np.shape(tokens)}")
+        tensors["paired_tokens"] = np.asarray(paired[0]).astype(np.int16)
+        header["paired_text"] = paired[1]
+    if edge_energy is not None:
+        tensors["edge_energy"] = np.asarray(edge_energy).astype(np.float16)
     with atomic_path(Path(path)) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "text": text, "meta": json.dumps(meta)})
+        save_file(tensors, str(tmp), metadata=header)
 
 
 def write_token_manifest(
@@ -138,6 +158,9 @@ def read_token_clip(path: str | Path) -> TokenClip:
         json.loads(header.get("meta", "{}")),
         t["proposal"].astype(np.int64) if has_proposal else None,
         t["proposal_trusted"].astype(bool) if has_proposal else None,
+        t["paired_tokens"].astype(np.int64) if "paired_tokens" in t else None,
+        header.get("paired_text") if "paired_tokens" in t else None,
+        t["edge_energy"].astype(np.float32) if "edge_energy" in t else None,
     )  # fmt: skip
 
 

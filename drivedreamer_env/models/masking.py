@@ -10,6 +10,16 @@
 * ``warp``: past frames visible; every future frame starts from its *warp proposal* (the previous frame
   reprojected by its action and encoded, :mod:`drivedreamer_env.models.proposal`): trusted proposal tokens are
   shown, except a random share, and the rest is masked. What warp-then-refine decoding hands the model.
+* ``restyle`` (stylization): needs the clip's twin in a second style (paired token shards, ``drivedreamer data
+  paired``). The input shows the clip's own (source-style) tokens except a masked share: each frame's flattest
+  tokens (least edge energy, as the structure-preserving re-mask of :mod:`drivedreamer_env.tasks.style_sampling`
+  regenerates them), plus a random share of the rest; the targets are the *twin's* tokens and the caption the
+  twin's, so the model learns to repaint a drive in the style the text names around the kept edge tokens.
+* ``restyle_region`` (inpainting with text of another style): a box masked in every frame, as ``region``, with
+  the twin's tokens as targets and the twin's caption; the context outside the box stays in the source style.
+
+The ``restyle`` probabilities apply to samples that have a twin; a sample without one draws from the other modes
+(so ordinary shards mixed into a paired run keep the ordinary mix).
 
 Against the gap between true and dreamt context (DIAMOND's autoregressive steps): with ``self_context``, a
 share of the prediction samples sees the model's own one-pass predictions in place of its true context frames
@@ -32,8 +42,9 @@ from dataclasses import dataclass
 
 import torch
 
-MODES = ("predict", "dynamic", "full", "region", "next", "warp")
+MODES = ("predict", "dynamic", "full", "region", "next", "warp", "restyle", "restyle_region")
 PREDICTION_MODES = (0, 4, 5)  # indexes of predict, next and warp: the modes with a visible past
+RESTYLE_MODES = (6, 7)  # indexes of restyle and restyle_region: targets and caption from the paired twin
 
 
 @dataclass
@@ -51,19 +62,44 @@ class MaskConfig:
     # share of the prediction samples whose context frames after the first are the model's own one-pass
     # predictions (needs warp proposals); costs one forward pass without gradients per training step
     self_context: float = 0.0
+    # with a paired twin in another style (``drivedreamer data paired``): probabilities of the restyle modes
+    # for a sample that has one (a sample without one draws from the modes above)
+    restyle: float = 0.0
+    restyle_region: float = 0.0
+    restyle_flat_min: float = 0.5  # in restyle: masked share of each frame's flattest tokens, U(min, max)
+    restyle_flat_max: float = 0.9
+    restyle_random_max: float = 0.3  # in restyle: masked share of the other tokens, U(0, max) per sample
 
     def __post_init__(self) -> None:
-        for name in ("warp_remask_max", "corrupt_max", "self_context"):
+        if self.restyle_flat_min > self.restyle_flat_max:
+            raise ValueError(f"MaskConfig.restyle_flat_min {self.restyle_flat_min} > max {self.restyle_flat_max}")
+        for name in ("warp_remask_max", "corrupt_max", "self_context", "restyle", "restyle_region",
+                     "restyle_flat_min", "restyle_flat_max", "restyle_random_max"):  # fmt: skip
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"MaskConfig.{name} must be in [0, 1], got {getattr(self, name)}")
 
     def probs(self) -> torch.Tensor:
+        """Probabilities of the modes for a sample without a twin (the restyle modes get 0), over ``MODES``."""
         p = torch.tensor(
-            [self.predict, self.dynamic, self.full, self.region, self.next, self.warp], dtype=torch.float64
+            [self.predict, self.dynamic, self.full, self.region, self.next, self.warp, 0.0, 0.0], dtype=torch.float64
         )
         if p.sum() <= 0 or (p < 0).any():
             raise ValueError(f"mask mode probabilities must be >= 0 with a positive sum, got {p.tolist()}")
         return p / p.sum()
+
+    @property
+    def restyles(self) -> bool:
+        return self.restyle + self.restyle_region > 0
+
+    def paired_probs(self) -> torch.Tensor:
+        """Probabilities of the modes for a sample with a twin: the restyle modes take their share, the other
+        modes share the rest in their proportions."""
+        share = self.restyle + self.restyle_region
+        if share > 1.0:
+            raise ValueError(f"MaskConfig.restyle + restyle_region must be <= 1, got {share}")
+        p = self.probs() * (1.0 - share)
+        p[RESTYLE_MODES[0]], p[RESTYLE_MODES[1]] = self.restyle, self.restyle_region
+        return p
 
 
 def cosine_ratio(u: torch.Tensor) -> torch.Tensor:
@@ -81,16 +117,59 @@ def _random_mask(shape: tuple[int, ...], ratio: torch.Tensor, g: torch.Generator
     return (scores <= kth).reshape(shape)
 
 
+def _box(h: int, w: int, g: torch.Generator) -> tuple[slice, slice]:
+    """A random rectangle of at least a quarter of each side of the (h, w) grid."""
+    rh = int(torch.randint(max(1, h // 4), h + 1, (1,), generator=g))
+    rw = int(torch.randint(max(1, w // 4), w + 1, (1,), generator=g))
+    y0 = int(torch.randint(0, h - rh + 1, (1,), generator=g))
+    x0 = int(torch.randint(0, w - rw + 1, (1,), generator=g))
+    return slice(y0, y0 + rh), slice(x0, x0 + rw)
+
+
+def _restyle_mask(t: int, h: int, w: int, cfg: MaskConfig, g: torch.Generator, energy: torch.Tensor | None):
+    """(T, h, w) bool: each frame's flattest ``U(flat_min, flat_max)`` share by ``energy`` (T, h, w) (random scores
+    when None), plus a ``U(0, random_max)`` share of the others at random; at least one token."""
+    flat_r = cfg.restyle_flat_min + float(torch.rand(1, generator=g)) * (cfg.restyle_flat_max - cfg.restyle_flat_min)
+    rand_r = float(torch.rand(1, generator=g)) * cfg.restyle_random_max
+    scores = torch.rand(t, h * w, generator=g) if energy is None else energy.reshape(t, h * w).float().cpu()
+    k = round(flat_r * h * w)
+    mask = torch.zeros(t, h * w, dtype=torch.bool)
+    mask.scatter_(1, scores.argsort(dim=1, stable=True)[:, :k], True)
+    mask |= torch.rand(t, h * w, generator=g) < rand_r
+    mask[:, 0] |= ~mask.any(1)  # every frame keeps something to predict
+    return mask.reshape(t, h, w)
+
+
 def sample_masks(
-    b: int, t: int, h: int, w: int, cfg: MaskConfig, g: torch.Generator
+    b: int,
+    t: int,
+    h: int,
+    w: int,
+    cfg: MaskConfig,
+    g: torch.Generator,
+    paired: torch.Tensor | None = None,
+    energy: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masks (B, T, h, w) bool and the mode index of each sample (B,) (indexes ``MODES``)."""
+    """Masks (B, T, h, w) bool and the mode index of each sample (B,) (indexes ``MODES``).
+
+    ``paired`` (B,) bool marks the samples with a twin in another style: only they may draw a restyle mode (with
+    ``cfg.paired_probs()``); ``energy`` (B, T, h, w) is the per-token edge energy the ``restyle`` mask prefers
+    the flat tokens by (None: random positions). Without restyle probabilities the draws are exactly those of a
+    config that predates the restyle modes."""
     modes = torch.multinomial(cfg.probs(), b, replacement=True, generator=g)
+    if cfg.restyles and paired is not None:  # no extra draws otherwise: an old config keeps its sequence
+        with_twin = torch.multinomial(cfg.paired_probs(), b, replacement=True, generator=g)
+        modes = torch.where(paired.cpu().bool(), with_twin, modes)
     masks = torch.zeros(b, t, h, w, dtype=torch.bool)
     ratio = cosine_ratio(torch.rand(b, generator=g))
     for i in range(b):
         mode = MODES[int(modes[i])]
-        if mode in ("next", "warp") and t > 1:
+        if mode == "restyle":
+            masks[i] = _restyle_mask(t, h, w, cfg, g, None if energy is None else energy[i])
+        elif mode == "restyle_region":
+            ys, xs = _box(h, w, g)
+            masks[i, :, ys, xs] = True
+        elif mode in ("next", "warp") and t > 1:
             masks[i, int(torch.randint(1, t, (1,), generator=g)) :] = True
         elif mode == "predict" and t > 1:
             context = int(torch.randint(1, t, (1,), generator=g))
@@ -106,11 +185,8 @@ def sample_masks(
         elif mode == "full":
             masks[i] = True
         else:
-            rh = int(torch.randint(max(1, h // 4), h + 1, (1,), generator=g))
-            rw = int(torch.randint(max(1, w // 4), w + 1, (1,), generator=g))
-            y0 = int(torch.randint(0, h - rh + 1, (1,), generator=g))
-            x0 = int(torch.randint(0, w - rw + 1, (1,), generator=g))
-            masks[i, :, y0 : y0 + rh, x0 : x0 + rw] = True
+            ys, xs = _box(h, w, g)
+            masks[i, :, ys, xs] = True
     return masks, modes
 
 
@@ -119,7 +195,8 @@ class TrainingInputs:
     """What one training step feeds the STPT and where it scores it."""
 
     tokens: torch.Tensor  # (B, T, h, w) int64 model inputs: true, proposal or corrupted codes, mask id where hidden
-    loss_mask: torch.Tensor  # (B, T, h, w) bool: positions scored against the true tokens
+    loss_mask: torch.Tensor  # (B, T, h, w) bool: positions scored against ``targets``
+    targets: torch.Tensor  # (B, T, h, w) int64: the true tokens, the paired twin's in the restyle modes
 
 
 def build_inputs(
@@ -132,17 +209,26 @@ def build_inputs(
     proposal: torch.Tensor | None = None,
     trusted: torch.Tensor | None = None,
     shown: torch.Tensor | None = None,
+    paired: torch.Tensor | None = None,
 ) -> TrainingInputs:
-    """Model inputs and loss positions for true ``tokens`` (B, T, h, w) under ``masks`` / ``modes`` from
+    """Model inputs, loss positions and targets for true ``tokens`` (B, T, h, w) under ``masks`` / ``modes`` from
     :func:`sample_masks`. ``proposal`` / ``trusted`` (B, T, h, w) are the warp proposals, needed when a sample
     is in ``warp`` mode. ``shown`` (B, T, h, w), default ``tokens``, are the tokens shown where nothing is
-    masked (e.g. the model's own predictions of the context, :func:`own_prediction_context`); the loss is
-    always against ``tokens``. Randomness comes from ``g`` alone, in a fixed order, so a seed fixes the result."""
+    masked (e.g. the model's own predictions of the context, :func:`own_prediction_context`). ``paired``
+    (B, T, h, w) are the twins in another style, needed when a sample is in a restyle mode: its targets are the
+    twin's tokens while its input shows only its own; every other sample is scored against ``tokens``.
+    Randomness comes from ``g`` alone, in a fixed order, so a seed fixes the result."""
     b, t = tokens.shape[:2]
     device = tokens.device
     warp_rows = modes.to(device) == MODES.index("warp")
     if bool(warp_rows.any()) and (proposal is None or trusted is None):
         raise ValueError("a 'warp' masking sample needs warp proposals: tokenize with --proposals")
+    restyle_rows = torch.isin(modes.to(device), torch.tensor(RESTYLE_MODES, device=device))
+    targets = tokens
+    if bool(restyle_rows.any()):
+        if paired is None:
+            raise ValueError("a restyle masking sample needs its paired twin: paired token shards (`data paired`)")
+        targets = torch.where(restyle_rows[:, None, None, None], paired.to(device).long(), tokens)
     inputs = torch.where(masks, torch.full_like(tokens, mask_id), tokens if shown is None else shown)
     loss_mask = masks.clone()
     if bool(warp_rows.any()):
@@ -162,7 +248,7 @@ def build_inputs(
         visible = inputs != mask_id
         hit = (corrupt_u < rate[..., None, None]) & visible & predicting[:, None, None, None]
         inputs = torch.where(hit, codes, inputs)
-    return TrainingInputs(inputs, loss_mask)
+    return TrainingInputs(inputs, loss_mask, targets)
 
 
 def context_frames(masks: torch.Tensor) -> torch.Tensor:

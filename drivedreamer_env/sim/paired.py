@@ -41,11 +41,19 @@ class PairedDrive:
         styles: the ``"time_of_day, weather"`` of each row.
         frames: (S, T, H, W, 3) uint8; frame t of every style is seen from the same pose, with the same traffic.
         captions: the episode caption in each style (same road and traffic words, the style's own first words).
+        actions: (T, 2) float32 ``[speed m/s, yaw_rate rad/s]`` that moved the ego from frame t to t+1 (the last
+            row repeats the one before, as in :func:`~drivedreamer_env.sim.record.record_episode`).
+        timestamps: (T,) [s].
+        camera: the clip meta of the camera (``intrinsics`` 3x3, ``camera``: ``x_m``, ``height_m``,
+            ``pitch_rad``), as :class:`~drivedreamer_env.models.reprojection.CameraModel.from_meta` reads it.
     """
 
     styles: tuple[str, ...]
     frames: np.ndarray
     captions: tuple[str, ...]
+    actions: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    camera: dict | None = None
 
 
 def render_paired(
@@ -77,11 +85,20 @@ def render_paired(
     rest = world.caption.split(", ", 2)[2]
     captions = tuple(", ".join([*make_caption(s, world.road, 0.0, START_S_M).split(", ")[:2], rest]) for s in looks)
     out = np.empty((len(parsed), frames, camera.height, camera.width, 3), np.uint8)
+    actions = np.zeros((frames, 2), np.float32)
+    times = np.zeros(frames)
     for t in range(frames):
         st = sim.state
+        times[t] = st.time_s
         for k, r in enumerate(renderers):
             out[k, t] = r.render(np.array([st.ego.x, st.ego.y]), st.ego.yaw, st.s, st.traffic, st.step)
         if t + 1 < frames:
             steer = pure_pursuit(sim, st.d, max(6.0, st.ego.speed))
             sim.step(physical_to_normalized(steer, LANE_KEEP_SPEED_MPS, sim.cfg.geometry))
-    return PairedDrive(tuple(styles), out, captions)
+            actions[t] = (sim.state.ego.speed, sim.state.ego.yaw_rate)
+        elif t > 0:
+            actions[t] = actions[t - 1]
+    cam = sim.camera
+    meta = {"intrinsics": cam.intrinsics.tolist(),
+            "camera": {"x_m": cam.x_m, "y_m": 0.0, "height_m": cam.height_m, "pitch_rad": cam.pitch_rad}}  # fmt: skip
+    return PairedDrive(tuple(styles), out, captions, actions, times, meta)

@@ -1,4 +1,5 @@
-"""Training windows of token clips: tokens, actions, caption ids, event labels and, where stored, warp proposals."""
+"""Training windows of token clips: tokens, actions, caption ids, event labels and, where stored, warp proposals
+and the paired twin in another style."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ class TokenWindows(Dataset):
         event_boost: sampling weight of a window holding a positive event label relative to one without.
         clip_weights: a factor per clip on its windows' sampling weight (e.g. a source's share over its
             windows); None: every window equally likely.
+        paired: also return each window's twin in another style (``paired_tokens``, ``paired_words``,
+            ``edge_energy``, ``has_paired``); a clip without one returns its own tokens and words as the twin
+            and ``has_paired`` False (the restyle masks then never pick it).
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class TokenWindows(Dataset):
         proposals: bool = False,
         event_boost: float = 1.0,
         clip_weights: Sequence[float] | None = None,
+        paired: bool = False,
     ) -> None:
         factors = [1.0] * len(clips) if clip_weights is None else list(clip_weights)
         factors = [f for c, f in zip(clips, factors, strict=True) if len(c.tokens) >= frames]
@@ -50,6 +55,9 @@ class TokenWindows(Dataset):
             raise ValueError("warp training needs token shards with warp proposals: `data tokenize --proposals`")
         self.frames, self.cfg, self.samples, self.proposals = frames, cfg, samples, proposals
         self.words = text_inputs(cfg.text, [c.text for c in self.clips])  # computed once per clip
+        self.paired = paired
+        if paired:
+            self.paired_words = text_inputs(cfg.text, [c.paired_text or c.text for c in self.clips])
         # one weight per window start of every clip: every window equally likely, except boosted event windows
         self.starts = [np.full(len(c.tokens) - frames + 1, 1.0) for c in self.clips]
         if event_boost != 1.0:
@@ -87,13 +95,21 @@ class TokenWindows(Dataset):
         if self.proposals:
             item["proposal"] = torch.from_numpy(clip.proposal[window])
             item["proposal_trusted"] = torch.from_numpy(clip.proposal_trusted[window])
+        if self.paired:
+            has = clip.paired_tokens is not None
+            item["has_paired"] = torch.tensor(has)
+            item["paired_tokens"] = torch.from_numpy((clip.paired_tokens if has else clip.tokens)[window])
+            item["paired_words"] = self.paired_words[k] if has else self.words[k]
+            energy = clip.edge_energy[window] if clip.edge_energy is not None else np.zeros(item["tokens"].shape)
+            item["edge_energy"] = torch.from_numpy(np.asarray(energy, np.float32))
         return item
 
 
 def slice_token_clip(clip: TokenClip, start: int, stop: int) -> TokenClip:
     """Frames ``[start, stop)`` of a token clip, every per-frame array cut alike."""
     cut = {k: None if getattr(clip, k) is None else getattr(clip, k)[start:stop]
-           for k in ("tokens", "actions", "timestamps", "events", "proposal", "proposal_trusted")}  # fmt: skip
+           for k in ("tokens", "actions", "timestamps", "events", "proposal", "proposal_trusted", "paired_tokens",
+                     "edge_energy")}  # fmt: skip
     return dataclasses.replace(clip, **cut)
 
 
@@ -102,7 +118,7 @@ def stride_token_clip(clip: TokenClip, k: int) -> list[TokenClip]:
 
     Frame t's action drives t -> t+k: the mean of the k one-step actions (speed and yaw rate: the mean rates over
     the interval). Frame t's event labels are the maximum over the k frames up to it (an event between two kept
-    frames is not lost). Warp proposals are one-step and not kept.
+    frames is not lost). Warp proposals are one-step and not kept; a paired twin is cut alike.
     """
     if k == 1:
         return [clip]
@@ -117,8 +133,12 @@ def stride_token_clip(clip: TokenClip, k: int) -> list[TokenClip]:
         if clip.events is not None:
             events = np.stack([clip.events[max(0, i - k + 1) : i + 1].max(0) for i in idx])
         meta = {**clip.meta, "frame_stride": k, "phase": phase}
+        twin = {
+            n: None if getattr(clip, n) is None else getattr(clip, n)[idx] for n in ("paired_tokens", "edge_energy")
+        }
         out.append(dataclasses.replace(clip, tokens=clip.tokens[idx], actions=acts, timestamps=clip.timestamps[idx],
-                                       events=events, meta=meta, proposal=None, proposal_trusted=None))  # fmt: skip
+                                       events=events, meta=meta, proposal=None, proposal_trusted=None,
+                                       **twin))  # fmt: skip
     return out
 
 
@@ -173,11 +193,11 @@ class TokenDataModule(L.LightningDataModule):
             starts = [max(len(t.tokens) - c.frames + 1, 0) for t in train]
             per = [sum(s for s, o in zip(starts, owner, strict=True) if o == k) for k in range(len(per_source))]
             weights = [self.shares[o] / max(per[o], 1) for o in owner]
-        warp = c.masking.warp > 0
+        warp, paired = c.masking.warp > 0, c.masking.restyles
         self.train = TokenWindows(
-            train, c.frames, c.model, c.max_steps * c.batch_size, warp, c.event_window_boost, weights
+            train, c.frames, c.model, c.max_steps * c.batch_size, warp, c.event_window_boost, weights, paired
         )
-        self.val = TokenWindows(val, c.frames, c.model, 8 * c.batch_size, warp)
+        self.val = TokenWindows(val, c.frames, c.model, 8 * c.batch_size, warp, paired=paired)
         self.split_line = split.describe(f"{c.frames}-frame windows")
         if self.trainer is None or self.trainer.is_global_zero:
             print(self.split_line, flush=True)

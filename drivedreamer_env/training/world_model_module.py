@@ -25,7 +25,13 @@ from drivedreamer_env.models.checkpoint import (
     read_json,
     write_meta,
 )
-from drivedreamer_env.models.masking import build_inputs, own_prediction_context, proposal_inputs, sample_masks
+from drivedreamer_env.models.masking import (
+    RESTYLE_MODES,
+    build_inputs,
+    own_prediction_context,
+    proposal_inputs,
+    sample_masks,
+)
 from drivedreamer_env.models.stpt import STPT, STPTConfig
 from drivedreamer_env.models.tokenizer import TokenizerConfig
 from drivedreamer_env.sources.multi import describe, parse_data_specs
@@ -62,7 +68,7 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         tokens = batch["tokens"]  # (B, T, h, w)
         b, t, h, w = tokens.shape
         g = torch.Generator().manual_seed(seed)
-        masks, modes = sample_masks(b, t, h, w, self.cfg.masking, g)
+        masks, modes = sample_masks(b, t, h, w, self.cfg.masking, g, batch.get("has_paired"), batch.get("edge_energy"))
         shown = None
         if self.cfg.masking.self_context > 0:
             if batch.get("proposal") is None:
@@ -73,15 +79,19 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
             )  # fmt: skip
         inputs = build_inputs(
             tokens, masks.to(tokens.device), modes, self.cfg.masking, self.cfg.model.mask_id, g,
-            batch.get("proposal"), batch.get("proposal_trusted"), shown,
+            batch.get("proposal"), batch.get("proposal_trusted"), shown, batch.get("paired_tokens"),
         )  # fmt: skip
-        inp, masks = inputs.tokens, inputs.loss_mask
+        inp, masks, targets = inputs.tokens, inputs.loss_mask, inputs.targets
         p = self.cfg.cond_dropout if dropout else 0.0
         drop_text = (torch.rand(b, generator=g) < p).to(tokens.device)
         drop_actions = (torch.rand(b, generator=g) < p).to(tokens.device)
         if "has_actions" in batch:  # clips without actions always take the null action
             drop_actions = drop_actions | ~batch["has_actions"].to(tokens.device)
-        text = self.model.encode_text(batch["words"])
+        words = batch["words"]
+        if "paired_words" in batch:  # a restyle sample is captioned with its twin's style (the target's)
+            restyle = torch.isin(modes, torch.tensor(RESTYLE_MODES)).to(words.device)
+            words = torch.where(restyle.view(-1, *[1] * (words.ndim - 1)), batch["paired_words"], words)
+        text = self.model.encode_text(words)
         aligned = None
         if self.cfg.model.proposal_input:
             if batch.get("proposal") is None:
@@ -92,8 +102,8 @@ class WorldModelModule(ResumeMixin, L.LightningModule):
         out = self.model(
             inp, actions=batch["actions"], text=text, drop_text=drop_text, drop_actions=drop_actions, proposal=aligned
         )
-        ce = F.cross_entropy(out.logits[masks].float(), tokens[masks])
-        acc = (out.logits[masks].argmax(-1) == tokens[masks]).float().mean()
+        ce = F.cross_entropy(out.logits[masks].float(), targets[masks])
+        acc = (out.logits[masks].argmax(-1) == targets[masks]).float().mean()
         terms = {"ce": ce, "acc": acc}
         loss = ce
         valid = batch["events_valid"]
