@@ -73,8 +73,10 @@ class VOConfig:
     """sigma [px] of the local contrast normalisation of the yaw-only refinement; 0 skips it"""
     contrast_floor: float = 0.5
     """smallest local standard deviation divided by [grey levels]"""
-    destreak_px: int = 3
-    """width [px] of the horizontal grey opening that removes thin bright streaks (rain); 1 = off"""
+    destreak_px: int = 5
+    """width [px] of the horizontal grey opening that removes thin bright streaks (rain); 1 = off. 5 rather than 3:
+    an anti-aliased one-pixel rain streak covers two to three pixels across, and 3 left held-out rain at 82-94 %
+    of speeds within 20 % (5: 97-98 %), with no loss in other styles"""
     median_speed: bool = True
     """median-filter the speeds over three steps"""
     max_width: int = 256
