@@ -20,11 +20,13 @@ cannot explain (other vehicles, roadside objects, rain). What the frames are com
 episodes (``benchmarks/visual_odometry.py``):
 
 * speed and yaw together on frames standardised per pixel by their statistics over a few frames either side
-  (``window``). Whatever stays put in the image (a car ahead at the same speed, lane lines on a straight road,
-  headlight pools, fog, a bonnet) scores no motion at any speed and pulls plain intensity fits towards standing
-  still; standardised, it drops out. Spatial contrast normalisation instead leaves the speed off by half.
+  (``window``, +-5: +-10 and +-3 did worse). Whatever stays put in the image (a car ahead at the same speed, lane
+  lines on a straight road, headlight pools, fog, a bonnet) scores no motion at any speed and pulls plain intensity
+  fits towards standing still; standardised, it drops out. On the tuning seeds plain or high-passed intensity put 0-49 %
+  of the foggy and night speeds within 20 %, spatial contrast normalisation 34-43 % of all, standardisation 96 %.
 * the yaw rate again, speed held, on spatially contrast-normalised frames (``contrast_px``): the temporal
-  standardisation biases the rotation towards zero (slope about 0.9), the spatial one does not.
+  standardisation shrinks small rotations (slope 0.78 on the straight day/clear episodes), the spatial one does
+  not; the yaw-rate MAE falls from 0.038 to 0.028 rad/s.
 * thin bright streaks (rain) are removed first by a horizontal grey opening (``destreak_px``).
 * the speed series is median-filtered over three steps: a car's speed changes by at most a few tenths of a m/s
   per step, a failed fit by metres per second.
