@@ -8,7 +8,10 @@ Accepted forms::
                                   are frame indices (180) or seconds from the first frame (18s), end exclusive;
                                   fps resamples (below the source's rate only); hfov [deg] (with camera_height
                                   [m], camera_pitch [deg]) puts a pinhole camera into the clip's meta;
-                                  wheelbase [m] converts a steering CSV column into yaw rates
+                                  wheelbase [m] converts a steering CSV column into yaw rates;
+                                  actions=vo estimates the actions from the frames (visual odometry) through
+                                  the camera hfov / camera_height / camera_pitch, the shipped camera's where
+                                  not given (80 deg, 1.5 m, 3 deg down)
     nuscenes:DIR                  clip shards written by `drivedreamer data nuscenes` (has manifest.json)
     nuscenes:ROOT[?version=v1.0-mini&split=mini_train&actions=ego_pose&fps=10&frames=16&height=64&width=128]
                                   a nuScenes dataroot read through the devkit (version detected when ROOT has one)
@@ -19,6 +22,7 @@ Accepted forms::
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -31,7 +35,7 @@ from drivedreamer_env.units import VehicleGeometry
 
 ACCEPTED_FORMS = (
     "sim:DIR (or shards:DIR), a shard directory with manifest.json; "
-    "video:PATH[?actions=FILE.csv&fps=HZ&start=N|Ts&end=N|Ts&text=CAPTION&hfov=DEG&camera_height=M&"
+    "video:PATH[?actions=FILE.csv|vo&fps=HZ&start=N|Ts&end=N|Ts&text=CAPTION&hfov=DEG&camera_height=M&"
     "camera_pitch=DEG&wheelbase=M&max_side=PX], a video file or a folder of frame images; "
     "nuscenes:DIR, clip shards from `drivedreamer data nuscenes`, or nuscenes:ROOT[?version=V&split=S&actions=A&"
     "fps=HZ&frames=N&height=PX&width=PX], a nuScenes dataroot; "
@@ -43,6 +47,7 @@ _QUERY_KEYS = {
     "camera_pitch": ("camera_pitch", float), "wheelbase": ("wheelbase", float),
 }  # fmt: skip
 _CAMERA_KEYS = ("hfov", "camera_height", "camera_pitch")
+VISUAL_ODOMETRY = "vo"  # actions=vo: estimate the actions from the frames (a CSV literally named vo: ./vo)
 _NUSCENES_KEYS = {
     "version": ("version", str), "split": ("split", str), "channel": ("channel", str), "actions": ("actions", str),
     "fps": ("fps", float), "frames": ("frames", int), "stride": ("stride", int), "height": ("height", int),
@@ -133,9 +138,64 @@ class CameraVideoSource(VideoSource):
         return clip
 
 
+class VisualOdometryVideoSource(CameraVideoSource):
+    """A :class:`CameraVideoSource` whose actions are estimated from its frames by visual odometry.
+
+    :func:`~drivedreamer_env.data.visual_odometry.estimate_actions` runs on the clip as loaded (after ``start`` /
+    ``end`` and ``fps``) through the assumed camera. ``meta["has_actions"]`` is True,
+    ``meta["actions_source"] = "visual_odometry"`` and ``meta["visual_odometry"]`` states the camera assumed
+    (``hfov_deg``, ``camera_height_m``, ``camera_pitch_deg``) and whether it was ``given`` or the shipped
+    ``default``.
+    """
+
+    def __init__(self, *args: Any, camera_given: bool, **kw: Any):
+        super().__init__(*args, **kw)
+        self.camera_given = camera_given
+
+    def load(self) -> Clip:
+        from drivedreamer_env.data.visual_odometry import estimate_actions
+        from drivedreamer_env.models.reprojection import CameraModel
+
+        clip = super().load()
+        if len(clip) < 2:
+            raise DataSpecError(f"{self.path}: actions=vo needs at least two frames, the clip has {len(clip)}")
+        camera = CameraModel.from_meta(clip.meta, clip.resolution)
+        clip.actions = estimate_actions(clip.frames, clip.timestamps, camera)
+        clip.meta.update(has_actions=True, actions_source="visual_odometry")
+        clip.meta["visual_odometry"] = {
+            "hfov_deg": self.hfov, "camera_height_m": self.camera_height, "camera_pitch_deg": self.camera_pitch,
+            "camera": "given" if self.camera_given else "default",
+        }  # fmt: skip
+        return clip
+
+
+def _visual_odometry(path: str | Path, options: dict[str, Any]) -> VideoSource:
+    """``actions=vo``: the camera keys not given take the shipped camera's values (and a warning says so)."""
+    if "wheelbase" in options:
+        raise DataSpecError(
+            "wheelbase converts a steering column of an action CSV; actions=vo estimates yaw rates directly"
+        )
+    from drivedreamer_env.sim.config import CameraConfig
+
+    default = CameraConfig()
+    shipped = {"hfov": default.hfov_deg, "camera_height": default.height_m, "camera_pitch": default.pitch_deg}
+    given = {k: options.pop(k) for k in _CAMERA_KEYS if k in options}
+    if "hfov" not in given:
+        warnings.warn(
+            f"{path}: actions=vo without hfov assumes the shipped camera's field of view, "
+            f"{default.hfov_deg:g} deg; give hfov=DEG (and camera_height=M, camera_pitch=DEG) for this camera",
+            stacklevel=4,  # the caller of open_source
+        )
+    return VisualOdometryVideoSource(path, **{**shipped, **given}, camera_given="hfov" in given, **options)
+
+
 def _video(path: str | Path, options: dict[str, Any]) -> VideoSource:
-    """A video source from parsed options: ``wheelbase`` becomes the geometry, ``hfov`` adds the camera."""
+    """A video source from parsed options: ``wheelbase`` becomes the geometry, ``hfov`` adds the camera,
+    ``actions=vo`` estimates the actions."""
     options = dict(options)
+    if str(options.get("actions_csv")) == VISUAL_ODOMETRY:
+        options.pop("actions_csv")
+        return _visual_odometry(path, options)
     if "wheelbase" in options:
         wheelbase = options.pop("wheelbase")
         if not wheelbase > 0:
@@ -157,12 +217,14 @@ def open_source(spec: str, **kwargs: Any) -> ClipSource:
 
     Args:
         spec: the spec string, e.g. ``"sim:outputs/sim"`` or ``"video:drive.mp4?actions=drive.csv"``.
-        **kwargs: passed to :class:`VideoSource` (``actions_csv``, ``fps``, ``geometry``, ``max_side``, ``start``,
-            ``end``, ``text``; ``wheelbase`` and ``hfov`` / ``camera_height`` / ``camera_pitch`` as in the spec);
-            they override options given in the spec's query string. Rejected for shard sources.
+        **kwargs: passed to :class:`VideoSource` (``actions_csv``, ``"vo"`` for visual odometry, ``fps``,
+            ``geometry``, ``max_side``, ``start``, ``end``, ``text``; ``wheelbase`` and ``hfov`` / ``camera_height`` /
+            ``camera_pitch`` as in the spec); they override options given in the spec's query string. Rejected for
+            shard sources.
 
     Returns:
-        A :class:`ShardSource`, :class:`VideoSource` or :class:`~drivedreamer_env.nuscenes.reader.NuScenesSource`.
+        A :class:`ShardSource`, :class:`VideoSource` (:class:`VisualOdometryVideoSource` for ``actions=vo``) or
+        :class:`~drivedreamer_env.nuscenes.reader.NuScenesSource`.
 
     Raises:
         DataSpecError: the spec matches no accepted form (the message lists them).
