@@ -5,7 +5,7 @@
 Episodes are recorded as ``drivedreamer data sim`` records them (:func:`~drivedreamer_env.sim.record.record_episode`,
 the mixed policy: lane keeping, lane changes, gentle to hard swerves, speed changes; 64 x 128 frames at 10 Hz, each
 seed in its own drawn style; the held-out seeds are forced round the nine time-of-day x weather styles, two each,
-so that every style is measured). :func:`~drivedreamer_env.data.visual_odometry.estimate_actions` sees only the frames,
+so that every style is measured). :func:`estimate_actions` sees only the frames,
 their times and the camera: the simulator's, which is also the shipped camera that ``actions=vo`` assumes without
 ``hfov`` (80 deg, 1.5 m, 3 deg down), so the main figures are those of a correctly assumed camera. The estimator's
 settings were chosen on seeds 100000-100015 (``tuning``, reported beside) and the rain episodes of 100016-100033
@@ -64,8 +64,8 @@ def record(seeds: list[int], steps: int, force_styles: bool) -> list[dict]:
 def estimate(episodes: list[dict], hfov_deg: float | None = None) -> tuple[list[np.ndarray], float]:
     """Estimated actions per episode (the camera's own field of view, or ``hfov_deg`` assumed) and seconds per
     frame."""
-    from drivedreamer_env.data.visual_odometry import estimate_actions
     from drivedreamer_env.models.reprojection import CameraModel
+    from drivedreamer_env.sources.visual_odometry import estimate_actions
 
     out, frames, t0 = [], 0, time.perf_counter()
     for ep in episodes:
@@ -162,9 +162,9 @@ def main() -> int:
 
     import torch
 
-    from drivedreamer_env.data.visual_odometry import VOConfig
     from drivedreamer_env.io_utils import write_json
     from drivedreamer_env.provenance import environment
+    from drivedreamer_env.sources.visual_odometry import VOConfig
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from drivedreamer_env.data.visual_odometry import estimate_actions
 from drivedreamer_env.models.reprojection import CameraModel, reproject
 from drivedreamer_env.sim.simulator import Simulator
 from drivedreamer_env.sources import DataSpecError, open_source
+from drivedreamer_env.sources.visual_odometry import estimate_actions
 from drivedreamer_env.units import physical_to_normalized
 
 SEED, FRAMES, DT_S, SPEED_MPS = 100000, 10, 0.1, 10.0

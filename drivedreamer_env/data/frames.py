@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -62,3 +63,15 @@ def load_frames(
         raise ValueError(f"{name} yielded no frames")
     frames = np.concatenate(chunks)[:max_frames]
     return torch.from_numpy(frames), counts
+
+
+def edge_token_energy(frames: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, h, w) mean Sobel gradient magnitude of the grey image over each token's pixels."""
+    t, h, w = frames.shape[:3]
+    gh, gw = grid
+    out = np.empty((t, gh, gw), np.float32)
+    for i, f in enumerate(frames):
+        g = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        mag = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
+        out[i] = mag.reshape(gh, h // gh, gw, w // gw).mean(axis=(1, 3))
+    return out

@@ -63,8 +63,10 @@ def write_paired_tokens(
     Returns:
         The manifest's episode entries, one per clip (``styles_per_drive`` per drive).
     """
-    from drivedreamer_env.eval.frame_probes import STYLES
-    from drivedreamer_env.tasks.style_sampling import edge_token_energy
+    from drivedreamer_env.data.frames import edge_token_energy
+    from drivedreamer_env.sim.config import TIMES_OF_DAY, WEATHERS
+
+    STYLES = tuple(f"{t}, {w}" for t in TIMES_OF_DAY for w in WEATHERS)  # as eval.frame_probes.STYLES
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

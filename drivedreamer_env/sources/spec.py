@@ -141,7 +141,7 @@ class CameraVideoSource(VideoSource):
 class VisualOdometryVideoSource(CameraVideoSource):
     """A :class:`CameraVideoSource` whose actions are estimated from its frames by visual odometry.
 
-    :func:`~drivedreamer_env.data.visual_odometry.estimate_actions` runs on the clip as loaded (after ``start`` /
+    :func:`~drivedreamer_env.sources.visual_odometry.estimate_actions` runs on the clip as loaded (after ``start`` /
     ``end`` and ``fps``) through the assumed camera. ``meta["has_actions"]`` is True,
     ``meta["actions_source"] = "visual_odometry"`` and ``meta["visual_odometry"]`` states the camera assumed
     (``hfov_deg``, ``camera_height_m``, ``camera_pitch_deg``) and whether it was ``given`` or the shipped
@@ -153,8 +153,8 @@ class VisualOdometryVideoSource(CameraVideoSource):
         self.camera_given = camera_given
 
     def load(self) -> Clip:
-        from drivedreamer_env.data.visual_odometry import estimate_actions
         from drivedreamer_env.models.reprojection import CameraModel
+        from drivedreamer_env.sources.visual_odometry import estimate_actions
 
         clip = super().load()
         if len(clip) < 2:
