@@ -35,7 +35,8 @@ def train_arm(world: str, args: argparse.Namespace) -> dict:
 
     cfg = PolicyTrainConfig(world=world, steps=args.steps, num_envs=args.num_envs, seed=args.seed,
                             checkpoint=args.checkpoint, device=args.device, sampling_steps=args.sampling_steps,
-                            checkpoint_every=args.checkpoint_every)  # fmt: skip
+                            checkpoint_every=args.checkpoint_every, dream_max_episode_steps=args.dream_horizon,
+                            start_offset_m=args.start_offset, start_heading_rad=args.start_heading)  # fmt: skip
     summary = train_policy(cfg, Path(args.work) / world, progress=not args.no_progress)
     print(f"{world}: {summary}")
     return vars(summary)
@@ -102,6 +103,24 @@ def main() -> int:
         "--sampling-steps", type=int, default=None, help="MaskGIT steps per dreamt frame (the checkpoint's)"
     )
     ap.add_argument("--checkpoint-every", type=int, default=4096, help="env steps between checkpoints (4096)")
+    ap.add_argument(
+        "--dream-horizon",
+        type=int,
+        default=0,
+        help="the dream arm's episode truncation, PPO bootstrapping past it (0 = 400, the sim's)",
+    )
+    ap.add_argument(
+        "--start-offset",
+        type=float,
+        default=0.0,
+        help="training episodes (both arms) start up to this many metres off the lane centre (0)",
+    )
+    ap.add_argument(
+        "--start-heading",
+        type=float,
+        default=0.0,
+        help="training episodes (both arms) start up to this many radians off the road heading (0)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
     ap.add_argument("--work", required=True, help="directory of the two arms' runs")
     ap.add_argument("--out", default=None, help="result JSON (written after the evaluation)")

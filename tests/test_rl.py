@@ -239,3 +239,35 @@ def test_eval_references_in_the_sim_and_a_policy_in_both_worlds(tiny, tmp_path):
         for key in ("mean_return", "route_completion", "off_road_rate", "collision_rate"):
             assert key in data
     assert main(["eval", "policy", "--policy", str(out), "--episodes", "1"]) == 2  # 48 x 96 policy, 64 x 128 model
+
+
+def test_training_starts_off_the_lane_centre_and_the_dream_horizon_reach_both_worlds(tiny):
+    """``start_offset_m`` / ``start_heading_rad`` start both worlds' episodes off the centre line, scored against
+    the lane's centre; ``dream_max_episode_steps`` truncates the dream only, and PPO sees it as a time limit."""
+    cfg = train_cfg(tiny, start_offset_m=0.8, start_heading_rad=0.15, dream_max_episode_steps=3)
+    dream_env = make_world(train_cfg(tiny, **{**cfg.to_dict(), "world": "dream"}))
+    sim_env = make_world(train_cfg(tiny, **{**cfg.to_dict(), "world": "sim"}))
+    assert dream_env.venv.venv.config.max_episode_steps == 3 and dream_env.venv.venv.config.start_offset_m == 0.8
+    dream_env.seed(3)
+    dream_env.reset()
+    sim_env.seed(3)
+    sim_env.reset()
+    offsets = [abs(dream_env.venv.venv.core.rows[i].lateral_m) for i in range(2)]
+    offsets += [abs(e.unwrapped.sim.labels().lane_offset) for e in sim_env.venv.envs]
+    assert max(offsets) > 0.05 and max(offsets) < 0.8 + 0.3
+    age, truncations = np.zeros(2, int), 0
+    for _ in range(9):
+        _, _, done, infos = dream_env.step(np.zeros((2, 2), np.float32))
+        age += 1
+        for i in np.flatnonzero(done):
+            if infos[i]["TimeLimit.truncated"]:  # (the random model's event heads may end an episode earlier)
+                assert age[i] == 3
+                truncations += 1
+            assert age[i] <= 3
+            age[i] = 0
+    assert truncations > 0
+    assert sim_env.venv.envs[0].spec.max_episode_steps == cfg.max_episode_steps  # the sim keeps its own horizon
+    with pytest.raises(ValueError, match="dream_max_episode_steps must be >= 0"):
+        train_cfg(tiny, dream_max_episode_steps=-1)
+    with pytest.raises(ValueError, match="start_offset_m and start_heading_rad must be >= 0"):
+        DreamConfig(start_heading_rad=-0.1)

@@ -9,6 +9,7 @@ import drivedreamer_env  # noqa: F401  (registers the environments)
 from drivedreamer_env.registration import ENV_IDS
 from drivedreamer_env.sim import Simulator
 from drivedreamer_env.sim.actions import validate_actions
+from drivedreamer_env.sim.config import SimConfig
 from drivedreamer_env.sim.render import Renderer
 from drivedreamer_env.sim.world import POLE, Boxes
 
@@ -139,3 +140,20 @@ def test_the_sim_gives_the_dreams_dict_observation_and_takes_an_episode_seed():
     np.testing.assert_array_equal(again["image"], first["image"])
     with pytest.raises(ValueError, match="episode_seed"):
         env.reset(options={"episode_seed": -1})
+
+
+def test_start_jitter_is_drawn_from_the_seed_within_its_bounds_and_leaves_the_world_alone():
+    plain, jittered = Simulator(SimConfig()), Simulator(SimConfig(start_offset_m=0.8, start_heading_rad=0.15))
+    offsets = []
+    for seed in range(12):
+        _, centred = plain.reset(seed)
+        _, first = jittered.reset(seed)
+        np.testing.assert_array_equal(plain.state.traffic.s, jittered.state.traffic.s)  # the same world
+        assert centred.lane_offset == pytest.approx(0.0, abs=1e-9) and centred.heading_error == pytest.approx(0.0)
+        assert abs(first.lane_offset) <= 0.8 + 0.1 and abs(first.heading_error) <= 0.15 + 1e-6
+        _, again = jittered.reset(seed)
+        assert (again.lane_offset, again.heading_error) == (first.lane_offset, first.heading_error)
+        offsets.append(first.lane_offset)
+    assert np.std(offsets) > 0.2 and min(offsets) < 0 < max(offsets)  # spread to both sides
+    with pytest.raises(ValueError, match="start_offset_m must be a finite bound >= 0"):
+        SimConfig(start_offset_m=-1.0)

@@ -41,6 +41,9 @@ class DreamConfig:
         context_frames: frames the model sees; None or 0 = the model's ``context_frames``.
         start: the default start (None, a seed, a scenario dict, a Clip or an image); ``reset(options=...)``
             overrides it.
+        start_offset_m, start_heading_rad: simulator-scene starts begin off their lane centre by up to this many
+            metres and off the road heading by up to this many radians, drawn from the scene seed
+            (``SimConfig.start_offset_m`` / ``start_heading_rad``; 0 = on the centre line).
         text: caption override (default: the start's caption).
         observation: "rgb" (the frame) or "dict" (frame, speed, yaw rate, pose).
         reward: reward and termination weights (default :data:`DREAM_REWARD`).
@@ -58,6 +61,8 @@ class DreamConfig:
     warp_remask: float | None = None
     context_frames: int | None = None
     start: Any = None
+    start_offset_m: float = 0.0
+    start_heading_rad: float = 0.0
     text: str | None = None
     observation: str = "rgb"
     reward: RewardConfig = DREAM_REWARD
@@ -75,6 +80,10 @@ class DreamConfig:
         self.sampling_steps = None if self.sampling_steps is None else int(self.sampling_steps)
         self.temperature = float(self.temperature)
         self.guidance_scale = float(self.guidance_scale)
+        self.start_offset_m, self.start_heading_rad = float(self.start_offset_m), float(self.start_heading_rad)
+        if min(self.start_offset_m, self.start_heading_rad) < 0:
+            bounds = (self.start_offset_m, self.start_heading_rad)
+            raise ValueError(f"start_offset_m and start_heading_rad must be >= 0, got {bounds}")
         self.context_frames = int(self.context_frames) if self.context_frames else None
         if isinstance(self.start, Path):
             self.start = str(self.start)

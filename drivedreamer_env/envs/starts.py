@@ -24,7 +24,7 @@ from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.envs.route import Route
 from drivedreamer_env.sim.config import CameraConfig, SimConfig
 from drivedreamer_env.sim.ego import EgoState, integrate_pose
-from drivedreamer_env.sim.policies import pure_pursuit
+from drivedreamer_env.sim.policies import current_lane, pure_pursuit
 from drivedreamer_env.sim.simulator import Simulator
 from drivedreamer_env.units import VehicleGeometry, physical_to_normalized, yaw_rate_to_steering
 
@@ -96,7 +96,7 @@ def sim_start(
         actions.append((sim.state.ego.speed, sim.state.ego.yaw_rate))
     road = sim.world.road
     s = np.arange(0.0, road.length_m, ROUTE_STEP_M)
-    xy, _ = road.pose_at(s, sim.state.d)
+    xy, _ = road.pose_at(s, road.lane_center_d(current_lane(sim)))  # the lane's centre, as ProcDrive scores it
     info = {"kind": "sim", "seed": int(scenario["seed"]), "caption": sim.world.caption}
     return Start(
         np.stack(frames), np.array(actions, np.float32).reshape(-1, 2), sim.world.caption, sim.state.ego.copy(),
@@ -187,15 +187,19 @@ def make_start(
     text: str | None,
     np_random: np.random.Generator,
     dt_s: float | None = None,
+    sim_config: SimConfig | None = None,
 ) -> Start:
     """A :class:`Start` from the forms ``start=`` / ``reset(options=...)`` accept.
 
     ``spec``: None (a simulator scene with a seed drawn from ``np_random``), an int seed, a scenario dict, a
     :class:`Clip`, an image (uint8 array or file path), or a :class:`Start` (used as it is). ``text`` overrides
     the caption. ``dt_s``: the simulator's step for simulator scenes (the model's frame period; None: the
-    simulator's default).
+    simulator's default). ``sim_config``: the simulator settings of simulator scenes (e.g. their start jitter,
+    ``SimConfig.start_offset_m``); its ``dt_s`` is replaced by ``dt_s`` when that is given.
     """
-    base = None if dt_s is None else SimConfig(dt_s=dt_s)
+    base = sim_config
+    if dt_s is not None:
+        base = dataclasses.replace(sim_config or SimConfig(), dt_s=dt_s)
     if isinstance(spec, Start):  # prepared by the caller (e.g. shared with a simulator run); never mutated
         return spec if text is None else dataclasses.replace(spec, text=text)
     if spec is None or isinstance(spec, (int, np.integer)):

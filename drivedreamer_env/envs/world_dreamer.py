@@ -110,7 +110,8 @@ class _DreamSettings:
         self._window = None
 
     def _make_start(self, spec: Any, text: str | None, rng: np.random.Generator) -> Start:
-        return make_start(spec, self.wm.resolution, self.core.context_frames, text, rng, self.core.dt_s)
+        jitter = SimConfig(start_offset_m=self.config.start_offset_m, start_heading_rad=self.config.start_heading_rad)
+        return make_start(spec, self.wm.resolution, self.core.context_frames, text, rng, self.core.dt_s, jitter)
 
     def _obs(self, i: int) -> Any:
         if self.config.observation == "rgb":

@@ -37,6 +37,10 @@ class PolicyTrainConfig:
         device: torch device of the policy and the dream ("auto", "cpu", "cuda").
         sampling_steps: MaskGIT steps per dreamt frame; None = the checkpoint's.
         max_episode_steps: truncation of an episode, in both worlds (400 = 40 s).
+        dream_max_episode_steps: the dream's own truncation, DIAMOND's imagination horizon (PPO bootstraps the
+            value of a truncated episode's last observation); 0 = ``max_episode_steps``.
+        start_offset_m, start_heading_rad: episodes (both worlds) start off their lane centre by U(-a, a) m and
+            off the road heading by U(-b, b) rad, drawn from the scene seed (0 = centred, as evaluation starts).
         n_steps: steps per sub-env in a rollout (a rollout is n_steps x num_envs samples).
         batch_size: PPO minibatch size.
         n_epochs: passes over each rollout.
@@ -53,6 +57,9 @@ class PolicyTrainConfig:
     device: str = "auto"
     sampling_steps: int | None = None
     max_episode_steps: int = 400
+    dream_max_episode_steps: int = 0
+    start_offset_m: float = 0.0
+    start_heading_rad: float = 0.0
     n_steps: int = 128
     batch_size: int = 256
     n_epochs: int = 4
@@ -74,6 +81,13 @@ class PolicyTrainConfig:
                      "checkpoint_every"):  # fmt: skip
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dream_max_episode_steps < 0:
+            raise ValueError(
+                f"dream_max_episode_steps must be >= 0 (0 = max_episode_steps), got {self.dream_max_episode_steps}"
+            )
+        if min(self.start_offset_m, self.start_heading_rad) < 0:
+            raise ValueError(f"start_offset_m and start_heading_rad must be >= 0, got {self.start_offset_m}, "
+                             f"{self.start_heading_rad}")  # fmt: skip
         rollout = self.n_steps * self.num_envs
         if not 2 <= self.batch_size <= rollout:
             raise ValueError(f"batch_size must be in [2, n_steps * num_envs = {rollout}], got {self.batch_size}")

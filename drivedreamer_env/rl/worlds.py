@@ -19,6 +19,7 @@ from drivedreamer_env.models.world_model import DEFAULT_CHECKPOINT
 from drivedreamer_env.rl.config import POLICY_KEYS, PolicyTrainConfig
 from drivedreamer_env.rl.sb3 import DummyVecEnv, VecEnv, VecMonitor
 from drivedreamer_env.rl.vec_env import DreamVecEnv
+from drivedreamer_env.sim.config import SimConfig
 
 
 def world_resolution(checkpoint: str | Path | None) -> tuple[int, int]:
@@ -30,12 +31,18 @@ def world_resolution(checkpoint: str | Path | None) -> tuple[int, int]:
 def dream_config(cfg: PolicyTrainConfig) -> DreamConfig:
     """The dream every sub-env runs: the run's checkpoint, device and MaskGIT steps, dict observations."""
     return DreamConfig(checkpoint=cfg.checkpoint, device=cfg.device, sampling_steps=cfg.sampling_steps,
-                       observation="dict", max_episode_steps=cfg.max_episode_steps)  # fmt: skip
+                       observation="dict", max_episode_steps=cfg.dream_max_episode_steps or cfg.max_episode_steps,
+                       start_offset_m=cfg.start_offset_m, start_heading_rad=cfg.start_heading_rad)  # fmt: skip
 
 
-def make_sim_env(height: int, width: int, max_episode_steps: int = 400) -> gym.Env:
-    """``ProcDrive-v0`` rendering ``height`` x ``width`` frames, observing :data:`POLICY_KEYS`."""
-    env = gym.make("ProcDrive-v0", width=width, height=height, observation="dict", max_episode_steps=max_episode_steps)
+def make_sim_env(
+    height: int, width: int, max_episode_steps: int = 400, start_offset_m: float = 0.0, start_heading_rad: float = 0.0
+) -> gym.Env:
+    """``ProcDrive-v0`` rendering ``height`` x ``width`` frames, observing :data:`POLICY_KEYS`, its episodes
+    starting with the given jitter (``SimConfig.start_offset_m`` / ``start_heading_rad``)."""
+    config = SimConfig(start_offset_m=start_offset_m, start_heading_rad=start_heading_rad)
+    env = gym.make("ProcDrive-v0", config=config, width=width, height=height, observation="dict",
+                   max_episode_steps=max_episode_steps)  # fmt: skip
     return FilterObservation(env, list(POLICY_KEYS))
 
 
@@ -45,5 +52,6 @@ def make_world(cfg: PolicyTrainConfig) -> VecEnv:
         venv: VecEnv = DreamVecEnv(cfg.num_envs, config=dream_config(cfg), keys=POLICY_KEYS)
     else:
         h, w = world_resolution(cfg.checkpoint)
-        venv = DummyVecEnv([lambda: make_sim_env(h, w, cfg.max_episode_steps) for _ in range(cfg.num_envs)])
+        jitter = cfg.start_offset_m, cfg.start_heading_rad
+        venv = DummyVecEnv([lambda: make_sim_env(h, w, cfg.max_episode_steps, *jitter) for _ in range(cfg.num_envs)])
     return VecMonitor(venv)

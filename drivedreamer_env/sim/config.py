@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import InitVar, dataclass, field
 
@@ -73,6 +74,10 @@ class SimConfig:
     lanes_per_direction: int | None = None  # 1..3
     traffic_density: float | None = None  # vehicles per 100 m per lane
     initial_speed_mps: float = 8.0
+    # episodes start off their lane centre by U(-a, a) metres (+ left) and off the road heading by U(-b, b)
+    # radians, drawn from the episode seed (0 = on the centre line, along the road)
+    start_offset_m: float = 0.0
+    start_heading_rad: float = 0.0
     max_curvature_1pm: float = 1.0 / 25.0  # tightest curve [1/m] (radius 25 m)
     reward: RewardConfig = field(default_factory=RewardConfig)  # terminal = leaving the road or colliding
     # deprecated spellings of reward.progress / .deviation / .heading / .terminal: they warn, then set `reward`
@@ -102,6 +107,10 @@ class SimConfig:
             raise ValueError(f"SimConfig.lanes_per_direction={self.lanes_per_direction}; expected 1, 2 or 3")
         if self.dt_s <= 0:
             raise ValueError(f"SimConfig.dt_s must be positive, got {self.dt_s}")
+        for name in ("start_offset_m", "start_heading_rad"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"SimConfig.{name} must be a finite bound >= 0, got {value}")
 
 
 def _fold_deprecated_rewards(reward: RewardConfig, old: dict[str, float]) -> RewardConfig:

@@ -20,6 +20,7 @@ from drivedreamer_env.sim.traffic import Traffic, step_traffic
 from drivedreamer_env.sim.world import CANOPY, START_S_M, World, generate_world
 from drivedreamer_env.units import normalized_to_physical, wrap_angle
 
+START_JITTER_STREAM = 1  # the seed sequence [seed, 1] draws the start jitter
 LABEL_NAMES = ("lane_offset", "heading_error", "distance", "off_road", "collision")
 
 
@@ -81,7 +82,9 @@ class Simulator(DrivingTask):
     def reset(self, seed: int, lane: int | None = None, speed_mps: float | None = None) -> tuple[np.ndarray, Labels]:
         """Start episode ``seed`` with the ego centre at ``START_S_M`` in lane ``lane``.
 
-        Lanes count from the centre line (0) outwards; the default is the outermost (rightmost) lane.
+        Lanes count from the centre line (0) outwards; the default is the outermost (rightmost) lane. With
+        ``cfg.start_offset_m`` / ``cfg.start_heading_rad`` the ego starts off the lane centre and off the road
+        heading by amounts drawn uniformly from the seed (the same start for the same seed).
         """
         self.world = generate_world(int(seed), self.cfg)
         self.renderer = Renderer(self.camera, self.world, self.cfg.camera.max_range_m)
@@ -89,12 +92,17 @@ class Simulator(DrivingTask):
         lane = road.lanes_per_direction - 1 if lane is None else int(lane)
         if not 0 <= lane < road.lanes_per_direction:
             raise ValueError(f"lane must be in [0, {road.lanes_per_direction}), got {lane}")
+        offset, dyaw = 0.0, 0.0
+        if self.cfg.start_offset_m > 0 or self.cfg.start_heading_rad > 0:  # its own stream: the world is unchanged
+            jitter = np.random.default_rng([int(seed), START_JITTER_STREAM]).uniform(-1.0, 1.0, 2)
+            offset, dyaw = float(jitter[0] * self.cfg.start_offset_m), float(jitter[1] * self.cfg.start_heading_rad)
+        d = road.lane_center_d(lane) + offset
         # place the rear axle so that the ego centre is at START_S_M
         center_offset = EGO_LENGTH_M / 2 - REAR_OVERHANG_M
-        xy, heading = road.pose_at(START_S_M - center_offset, road.lane_center_d(lane))
+        xy, heading = road.pose_at(START_S_M - center_offset, d)
         speed = self.cfg.initial_speed_mps if speed_mps is None else float(speed_mps)
-        ego = EgoState(float(xy[0]), float(xy[1]), float(heading), speed, 0.0, 0.0)
-        self.state = SimState(ego, self.world.traffic.copy(), 0, START_S_M, road.lane_center_d(lane), 0.0)
+        ego = EgoState(float(xy[0]), float(xy[1]), float(heading) + dyaw, speed, 0.0, 0.0)
+        self.state = SimState(ego, self.world.traffic.copy(), 0, START_S_M, d, 0.0)
         labels = self.labels()
         return self.render(), labels
 
