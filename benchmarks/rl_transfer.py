@@ -14,7 +14,7 @@ plus the paired margins over random with 95 % intervals, every controller's summ
 speeds and the run's environment.
 
 Usage (the full run; each arm about an hour on a 2-core CPU for the dream, minutes for the sim):
-    OMP_NUM_THREADS=1 python benchmarks/rl_transfer.py --steps 49152 --work outputs/rl_transfer \\
+    OMP_NUM_THREADS=1 python benchmarks/rl_transfer.py --steps 57344 --work outputs/rl_transfer \\
         --out benchmarks/results/rl_transfer.json
 ``--arm dream`` / ``--arm sim`` train one arm only (e.g. as two background jobs), ``--arm eval`` only evaluates.
 """
@@ -106,8 +106,8 @@ def main() -> int:
     ap.add_argument(
         "--dream-horizon",
         type=int,
-        default=0,
-        help="the dream arm's episode truncation, PPO bootstrapping past it (0 = 400, the sim's)",
+        default=20,
+        help="the dream arm's episode truncation, PPO bootstrapping past it (20; 0 = 400, the sim's)",
     )
     ap.add_argument(
         "--start-offset",

@@ -38,7 +38,10 @@ class PolicyTrainConfig:
         sampling_steps: MaskGIT steps per dreamt frame; None = the checkpoint's.
         max_episode_steps: truncation of an episode, in both worlds (400 = 40 s).
         dream_max_episode_steps: the dream's own truncation, DIAMOND's imagination horizon (PPO bootstraps the
-            value of a truncated episode's last observation); 0 = ``max_episode_steps``.
+            value of a truncated episode's last observation); 0 = ``max_episode_steps``. 20 (2 s): past about 1 s
+            the dream shows the policy pictures the simulator would not (``benchmarks/rl_dream_agreement.py``), and
+            a 2 s horizon trebles what a dream-trained policy scores in the simulator
+            (``benchmarks/results/rl_transfer_ablation.json``).
         start_offset_m, start_heading_rad: episodes (both worlds) start off their lane centre by U(-a, a) m and
             off the road heading by U(-b, b) rad, drawn from the scene seed (0 = centred, as evaluation starts).
         n_steps: steps per sub-env in a rollout (a rollout is n_steps x num_envs samples).
@@ -57,7 +60,7 @@ class PolicyTrainConfig:
     device: str = "auto"
     sampling_steps: int | None = None
     max_episode_steps: int = 400
-    dream_max_episode_steps: int = 0
+    dream_max_episode_steps: int = 20
     start_offset_m: float = 0.0
     start_heading_rad: float = 0.0
     n_steps: int = 128

@@ -1,0 +1,68 @@
+"""Collect ``rl_transfer.py`` runs that differ in one setting into one table (the issue's levers, side by side).
+
+    python benchmarks/rl_transfer_ablation.py --out benchmarks/results/rl_transfer_ablation.json \\
+        h400=benchmarks/results/rl_transfer_h400.json h20=benchmarks/results/rl_transfer.json ...
+
+Each ROW=JSON is the result of one ``benchmarks/rl_transfer.py`` run (50 held-out simulator seeds, the same for
+every run); the row keeps its settings (dream horizon, start jitter), both arms' returns and the transfer ratio,
+the dream-trained policy's route completion, off-road and collision rates, and its margin over random. Runs that
+share their simulator arm have the same ``sim_trained_sim_return``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def row(path: Path) -> dict:
+    r = json.loads(path.read_text())
+    dream = r["evaluations"]["dream_trained"]
+    cfg = r["train_configs"]["dream"]
+    horizon = cfg.get("dream_max_episode_steps", 0) or cfg["max_episode_steps"]
+    return {
+        "source": str(path),
+        "dream_horizon_steps": horizon,
+        "start_offset_m": cfg.get("start_offset_m", 0.0),
+        "start_heading_rad": cfg.get("start_heading_rad", 0.0),
+        "env_steps": r["env_steps"],
+        "dream_trained_sim_return": r["dream_trained_sim_return"],
+        "dream_trained_return_ci95": dream["return_ci95"],
+        "sim_trained_sim_return": r["sim_trained_sim_return"],
+        "random_sim_return": r["random_sim_return"],
+        "transfer_ratio": r["transfer_ratio"],
+        "dream_trained_minus_random": r["margins"]["dream_trained_minus_random"],
+        "route_completion": dream["route_completion"],
+        "off_road_rate": dream["off_road_rate"],
+        "collision_rate": dream["collision_rate"],
+        "dream_train_wall_s": r["wall_s"]["dream_train"],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("rows", nargs="+", help="NAME=rl_transfer result JSON")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    from drivedreamer_env.io_utils import write_json
+
+    rows = {}
+    for spec in args.rows:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise SystemExit(f"give rows as NAME=JSON, got {spec!r}")
+        rows[name] = row(Path(path))
+        r = rows[name]
+        print(f"{name:>12}: horizon {r['dream_horizon_steps']:>3}, jitter {r['start_offset_m']} m / "
+              f"{r['start_heading_rad']} rad: dream-trained {r['dream_trained_sim_return']:.2f} "
+              f"(sim-trained {r['sim_trained_sim_return']:.2f}), ratio {r['transfer_ratio']}, completion "
+              f"{r['route_completion']:.2f}, off-road {r['off_road_rate']:.2f}, collision {r['collision_rate']:.2f}")  # fmt: skip
+    write_json(args.out, {"benchmark": "rl_transfer_ablation", "rows": rows})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
