@@ -58,7 +58,8 @@ def main() -> int:
         print(f"{name:>12}: horizon {r['dream_horizon_steps']:>3}, jitter {r['start_offset_m']} m / "
               f"{r['start_heading_rad']} rad: dream-trained {r['dream_trained_sim_return']:.2f} "
               f"(sim-trained {r['sim_trained_sim_return']:.2f}), ratio {r['transfer_ratio']}, completion "
-              f"{r['route_completion']:.2f}, off-road {r['off_road_rate']:.2f}, collision {r['collision_rate']:.2f}")  # fmt: skip
+              f"{r['route_completion']:.2f}, off-road {r['off_road_rate']:.2f}, "
+              f"collision {r['collision_rate']:.2f}")  # fmt: skip
     write_json(args.out, {"benchmark": "rl_transfer_ablation", "rows": rows})
     print(f"wrote {args.out}")
     return 0
