@@ -267,6 +267,10 @@ def test_training_starts_off_the_lane_centre_and_the_dream_horizon_reach_both_wo
             age[i] = 0
     assert truncations > 0
     assert sim_env.venv.envs[0].spec.max_episode_steps == cfg.max_episode_steps  # the sim keeps its own horizon
+    stored = {k: v for k, v in train_cfg(tiny).to_dict().items() if k != "dream_max_episode_steps"}
+    old_run = PolicyTrainConfig.from_dict(stored)  # saved before the setting: it dreamt whole episodes
+    assert old_run.dream_max_episode_steps == 0
+    assert train_cfg(tiny).resume_conflicts(old_run) == ["dream_max_episode_steps"]
     with pytest.raises(ValueError, match="dream_max_episode_steps must be >= 0"):
         train_cfg(tiny, dream_max_episode_steps=-1)
     with pytest.raises(ValueError, match="start_offset_m and start_heading_rad must be >= 0"):

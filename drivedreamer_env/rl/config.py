@@ -107,7 +107,12 @@ class PolicyTrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "<policy config>") -> PolicyTrainConfig:
-        """Rebuild from :meth:`to_dict`; unknown keys are a :class:`~drivedreamer_env.config.ConfigError`."""
+        """Rebuild from :meth:`to_dict`; unknown keys are a :class:`~drivedreamer_env.config.ConfigError`.
+
+        A run saved before ``dream_max_episode_steps`` existed dreamt whole ``max_episode_steps`` episodes, so it
+        reads as 0 there (and resuming such a run with the 20-step default is refused as a changed setting).
+        """
+        data = {"dream_max_episode_steps": 0, **data}
         try:
             return from_dict(cls, data, where=where)
         except ConfigError:

@@ -1,9 +1,9 @@
-"""The two worlds a policy trains in, as SB3 ``VecEnv`` s with the same observation and the same episodes.
+"""The two worlds a policy trains in, as SB3 ``VecEnv`` s with the same observation and the same starts.
 
 Both observe :data:`~drivedreamer_env.rl.config.POLICY_KEYS` (frame, speed, yaw rate; ``observation="dict"``
 without the pose, whose origin differs between the worlds), take ``[steering, speed]`` actions and truncate at
-``max_episode_steps``; the frame has the world model's resolution in both. ``VecMonitor`` records each episode's
-return and length in ``info["episode"]``.
+``max_episode_steps``, the dream at ``dream_max_episode_steps`` when that is set; the frame has the world model's
+resolution in both. ``VecMonitor`` records each episode's return and length in ``info["episode"]``.
 """
 
 from __future__ import annotations
