@@ -4,9 +4,9 @@
         h400=benchmarks/results/rl_transfer_h400.json h20=benchmarks/results/rl_transfer.json ...
 
 Each ROW=JSON is the result of one ``benchmarks/rl_transfer.py`` run (50 held-out simulator seeds, the same for
-every run); the row keeps its settings (dream horizon, start jitter), both arms' returns and the transfer ratio,
-the dream-trained policy's route completion, off-road and collision rates, and its margin over random. Runs that
-share their simulator arm have the same ``sim_trained_sim_return``.
+every run); the row keeps its settings (dream horizon, start jitter, start drive), both arms' returns and the
+transfer ratio, the dream-trained policy's route completion, off-road and collision rates, and its margin over
+random. Runs that share their simulator arm have the same ``sim_trained_sim_return``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def row(path: Path) -> dict:
         "dream_horizon_steps": horizon,
         "start_offset_m": cfg.get("start_offset_m", 0.0),
         "start_heading_rad": cfg.get("start_heading_rad", 0.0),
+        "start_drive_s": cfg.get("start_drive_s", 0.0),
         "env_steps": r["env_steps"],
         "dream_trained_sim_return": r["dream_trained_sim_return"],
         "dream_trained_return_ci95": dream["return_ci95"],
@@ -56,7 +57,8 @@ def main() -> int:
         rows[name] = row(Path(path))
         r = rows[name]
         print(f"{name:>12}: horizon {r['dream_horizon_steps']:>3}, jitter {r['start_offset_m']} m / "
-              f"{r['start_heading_rad']} rad: dream-trained {r['dream_trained_sim_return']:.2f} "
+              f"{r['start_heading_rad']} rad, drive {r['start_drive_s']} s: "
+              f"dream-trained {r['dream_trained_sim_return']:.2f} "
               f"(sim-trained {r['sim_trained_sim_return']:.2f}), ratio {r['transfer_ratio']}, completion "
               f"{r['route_completion']:.2f}, off-road {r['off_road_rate']:.2f}, "
               f"collision {r['collision_rate']:.2f}")  # fmt: skip

@@ -16,6 +16,7 @@ from drivedreamer_env.config import ConfigError
 from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.envs.config import DREAM_REWARD, DreamConfig
 from drivedreamer_env.envs.route import Route
+from drivedreamer_env.envs.starts import make_start
 from drivedreamer_env.envs.world_dreamer import load_world_model
 from drivedreamer_env.models.sampler import Rollout, SamplerConfig
 from drivedreamer_env.sim.rewards import REWARD_TERMS
@@ -133,6 +134,30 @@ def test_clip_and_image_starts():
         env.reset(options={"clips": clip})
     with pytest.raises(TypeError, match="start must be"):
         env.reset(options={"start": 3.5})
+
+
+def test_sim_starts_along_the_drive_are_drawn_from_the_scene_seed():
+    """``drive_s`` (``DreamConfig.start_drive_s``): the lane keeper drives the scene U(0, drive_s) s before the
+    context, the same time for the same seed; an explicit scenario ``drive_s`` is used as given."""
+    rng = np.random.default_rng(0)
+    first = make_start(11, (64, 128), 4, None, rng, 0.1)
+    along = make_start(11, (64, 128), 4, None, rng, 0.1, drive_s=30.0)
+    again = make_start(11, (64, 128), 4, None, rng, 0.1, drive_s=30.0)
+    assert first.info["drive_s"] == 0.0 and 0.0 < along.info["drive_s"] <= 30.0
+    assert along.info["drive_s"] == again.info["drive_s"]
+    np.testing.assert_array_equal(along.frames, again.frames)
+    # the keeper cruises at the start speed, slowing for traffic (s: the road's arc length, 10 % slack for curves)
+    driven_m = along.sim.state.s - first.sim.state.s
+    assert 0.0 < driven_m <= 1.1 * first.ego.speed * along.info["drive_s"]
+    given = make_start({"seed": 11, "drive_s": 2.0}, (64, 128), 4, None, rng, 0.1, drive_s=30.0)
+    assert given.info["drive_s"] == 2.0 and given.sim.state.step == 20 + 3  # the drive, then the context
+    with pytest.raises(ValueError, match="'drive_s' must be a finite time >= 0 s"):
+        make_start({"seed": 11, "drive_s": -1.0}, (64, 128), 4, None, rng, 0.1)
+    with pytest.raises(ValueError, match="start_drive_s must be a time >= 0 s"):
+        DreamConfig(start_drive_s=float("nan"))
+    env = make(start_drive_s=5.0).unwrapped
+    _, info = env.reset(seed=3)
+    assert 0.0 <= info["start"]["drive_s"] <= 5.0
 
 
 @pytest.mark.parametrize("mode", ["next_step", "same_step", "disabled"])

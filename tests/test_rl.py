@@ -36,7 +36,7 @@ from drivedreamer_env.rl.config import POLICY_KEYS, PolicyTrainConfig  # noqa: E
 from drivedreamer_env.rl.controllers import LaneKeeperController, RandomController  # noqa: E402
 from drivedreamer_env.rl.evaluate import evaluate_controller, held_out_seeds, paired_margin  # noqa: E402
 from drivedreamer_env.rl.vec_env import DreamVecEnv  # noqa: E402
-from drivedreamer_env.rl.worlds import make_world  # noqa: E402
+from drivedreamer_env.rl.worlds import dream_config, make_world  # noqa: E402
 
 TOK = TokenizerConfig(height=48, width=96, patch=2, stem_channels=8, channels=(16, 16), fsq_levels=(5, 5, 5))
 WM = STPTConfig(
@@ -275,3 +275,6 @@ def test_training_starts_off_the_lane_centre_and_the_dream_horizon_reach_both_wo
         train_cfg(tiny, dream_max_episode_steps=-1)
     with pytest.raises(ValueError, match="start_offset_m and start_heading_rad must be >= 0"):
         DreamConfig(start_heading_rad=-0.1)
+    assert dream_config(train_cfg(tiny, start_drive_s=12.0)).start_drive_s == 12.0  # the dream's starts only
+    with pytest.raises(ValueError, match="start_drive_s must be a time >= 0 s"):
+        train_cfg(tiny, start_drive_s=-1.0)

@@ -44,6 +44,9 @@ class DreamConfig:
         start_offset_m, start_heading_rad: simulator-scene starts begin off their lane centre by up to this many
             metres and off the road heading by up to this many radians, drawn from the scene seed
             (``SimConfig.start_offset_m`` / ``start_heading_rad``; 0 = on the centre line).
+        start_drive_s: simulator-scene starts begin after the simulator's lane keeper has driven the scene for
+            U(0, start_drive_s) seconds, drawn from the scene seed (0 = at the scene's first frame), so that they
+            lie anywhere along a drive, as starts cut from logged drives do (the scenario key ``drive_s``).
         text: caption override (default: the start's caption).
         observation: "rgb" (the frame) or "dict" (frame, speed, yaw rate, pose).
         reward: reward and termination weights (default :data:`DREAM_REWARD`).
@@ -63,6 +66,7 @@ class DreamConfig:
     start: Any = None
     start_offset_m: float = 0.0
     start_heading_rad: float = 0.0
+    start_drive_s: float = 0.0
     text: str | None = None
     observation: str = "rgb"
     reward: RewardConfig = DREAM_REWARD
@@ -84,6 +88,9 @@ class DreamConfig:
         if min(self.start_offset_m, self.start_heading_rad) < 0:
             bounds = (self.start_offset_m, self.start_heading_rad)
             raise ValueError(f"start_offset_m and start_heading_rad must be >= 0, got {bounds}")
+        self.start_drive_s = float(self.start_drive_s)
+        if not self.start_drive_s >= 0:  # also NaN
+            raise ValueError(f"start_drive_s must be a time >= 0 s, got {self.start_drive_s}")
         self.context_frames = int(self.context_frames) if self.context_frames else None
         if isinstance(self.start, Path):
             self.start = str(self.start)

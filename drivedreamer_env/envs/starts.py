@@ -24,14 +24,15 @@ from drivedreamer_env.data.clip import Clip
 from drivedreamer_env.envs.route import Route
 from drivedreamer_env.sim.config import CameraConfig, SimConfig
 from drivedreamer_env.sim.ego import EgoState, integrate_pose
-from drivedreamer_env.sim.policies import current_lane, pure_pursuit
+from drivedreamer_env.sim.policies import LaneKeeper, current_lane, pure_pursuit
 from drivedreamer_env.sim.simulator import Simulator
 from drivedreamer_env.units import VehicleGeometry, physical_to_normalized, yaw_rate_to_steering
 
-SCENARIO_KEYS = ("seed", "lane", "speed", "time_of_day", "weather", "area")
+SCENARIO_KEYS = ("seed", "lane", "speed", "time_of_day", "weather", "area", "drive_s")
 IMAGE_START_SPEED_MPS = 0.0  # an image start's ego speed [m/s]: stopped (see image_start for why)
 CONTEXT_FILLS = ("dream", "repeat")
 ROUTE_STEP_M = 2.0
+START_DRIVE_STREAM = 2  # the seed sequence [seed, 2] draws how long a scene is driven before its start
 
 
 @dataclass
@@ -78,7 +79,10 @@ def sim_start(
 ) -> Start:
     """Render a simulator scene: reset ``scenario["seed"]``, then lane-keep for ``context_frames - 1`` steps.
 
-    ``scenario`` keys: ``seed`` (required), ``lane``, ``speed`` [m/s], ``time_of_day``, ``weather``, ``area``.
+    ``scenario`` keys: ``seed`` (required), ``lane``, ``speed`` [m/s], ``time_of_day``, ``weather``, ``area``,
+    ``drive_s``: seconds the simulator's :class:`~drivedreamer_env.sim.policies.LaneKeeper` drives the scene
+    before the context (default 0: the scene's first frame), so that the start lies anywhere along the drive, as a
+    start cut from a logged drive does (it stops early should the scene end the drive).
     """
     unknown = set(scenario) - set(SCENARIO_KEYS)
     if unknown or "seed" not in scenario:
@@ -89,6 +93,16 @@ def sim_start(
     overrides = {k: scenario[k] for k in ("time_of_day", "weather", "area") if scenario.get(k) is not None}
     sim = Simulator(SimConfig(**{**base.__dict__, "camera": cam, **overrides}))
     frame, _ = sim.reset(int(scenario["seed"]), lane=scenario.get("lane"), speed_mps=scenario.get("speed"))
+    drive_s = float(scenario.get("drive_s") or 0.0)
+    if not np.isfinite(drive_s) or drive_s < 0:
+        raise ValueError(f"scenario 'drive_s' must be a finite time >= 0 s, got {drive_s}")
+    if drive_s > 0:
+        keeper = LaneKeeper(sim, max(sim.state.ego.speed, 1.0))
+        for _ in range(round(drive_s / sim.cfg.dt_s)):
+            step = sim.step(keeper())
+            frame = step.frame
+            if step.terminated:
+                break
     speed = sim.state.ego.speed
     frames, actions = [frame], []
     for _ in range(context_frames - 1):
@@ -97,7 +111,7 @@ def sim_start(
     road = sim.world.road
     s = np.arange(0.0, road.length_m, ROUTE_STEP_M)
     xy, _ = road.pose_at(s, road.lane_center_d(current_lane(sim)))  # the lane's centre, as ProcDrive scores it
-    info = {"kind": "sim", "seed": int(scenario["seed"]), "caption": sim.world.caption}
+    info = {"kind": "sim", "seed": int(scenario["seed"]), "caption": sim.world.caption, "drive_s": drive_s}
     return Start(
         np.stack(frames), np.array(actions, np.float32).reshape(-1, 2), sim.world.caption, sim.state.ego.copy(),
         Route.from_points(xy), np.array([speed, 0.0], np.float32), sim, info,
@@ -188,6 +202,7 @@ def make_start(
     np_random: np.random.Generator,
     dt_s: float | None = None,
     sim_config: SimConfig | None = None,
+    drive_s: float = 0.0,
 ) -> Start:
     """A :class:`Start` from the forms ``start=`` / ``reset(options=...)`` accept.
 
@@ -195,19 +210,21 @@ def make_start(
     :class:`Clip`, an image (uint8 array or file path), or a :class:`Start` (used as it is). ``text`` overrides
     the caption. ``dt_s``: the simulator's step for simulator scenes (the model's frame period; None: the
     simulator's default). ``sim_config``: the simulator settings of simulator scenes (e.g. their start jitter,
-    ``SimConfig.start_offset_m``); its ``dt_s`` is replaced by ``dt_s`` when that is given.
+    ``SimConfig.start_offset_m``); its ``dt_s`` is replaced by ``dt_s`` when that is given. ``drive_s``: simulator
+    scenes whose scenario sets no ``drive_s`` are driven for U(0, drive_s) seconds before the start, drawn from the
+    scene seed (its own stream: the same seed gives the same start).
     """
     base = sim_config
     if dt_s is not None:
         base = dataclasses.replace(sim_config or SimConfig(), dt_s=dt_s)
     if isinstance(spec, Start):  # prepared by the caller (e.g. shared with a simulator run); never mutated
         return spec if text is None else dataclasses.replace(spec, text=text)
-    if spec is None or isinstance(spec, (int, np.integer)):
-        seed = int(np_random.integers(0, 2**31 - 1)) if spec is None else int(spec)
-        start = sim_start({"seed": seed}, resolution, context_frames, base)
-    elif isinstance(spec, dict):
-        scenario = dict(spec)
+    if spec is None or isinstance(spec, (int, np.integer, dict)):
+        scenario = dict(spec) if isinstance(spec, dict) else {} if spec is None else {"seed": int(spec)}
         scenario.setdefault("seed", int(np_random.integers(0, 2**31 - 1)))
+        if drive_s > 0 and "drive_s" not in scenario:
+            rng = np.random.default_rng([int(scenario["seed"]), START_DRIVE_STREAM])
+            scenario["drive_s"] = float(rng.uniform(0.0, drive_s))
         start = sim_start(scenario, resolution, context_frames, base)
     elif isinstance(spec, Clip):
         start = clip_start(spec, context_frames)

@@ -111,7 +111,8 @@ class _DreamSettings:
 
     def _make_start(self, spec: Any, text: str | None, rng: np.random.Generator) -> Start:
         jitter = SimConfig(start_offset_m=self.config.start_offset_m, start_heading_rad=self.config.start_heading_rad)
-        return make_start(spec, self.wm.resolution, self.core.context_frames, text, rng, self.core.dt_s, jitter)
+        core, drive_s = self.core, self.config.start_drive_s
+        return make_start(spec, self.wm.resolution, core.context_frames, text, rng, core.dt_s, jitter, drive_s)
 
     def _obs(self, i: int) -> Any:
         if self.config.observation == "rgb":

@@ -44,6 +44,10 @@ class PolicyTrainConfig:
             (``benchmarks/results/rl_transfer_ablation.json``).
         start_offset_m, start_heading_rad: episodes (both worlds) start off their lane centre by U(-a, a) m and
             off the road heading by U(-b, b) rad, drawn from the scene seed (0 = centred, as evaluation starts).
+        start_drive_s: the dream only: its episodes start after the simulator's lane keeper has driven the scene
+            for U(0, start_drive_s) seconds (``DreamConfig.start_drive_s``), so that a short dream horizon still
+            covers the whole drive, as starts cut from logged drives would; the policy acts in none of those steps.
+            0 = every dream starts at a scene's first frame. The simulator's episodes drive the whole scene anyway.
         n_steps: steps per sub-env in a rollout (a rollout is n_steps x num_envs samples).
         batch_size: PPO minibatch size.
         n_epochs: passes over each rollout.
@@ -63,6 +67,7 @@ class PolicyTrainConfig:
     dream_max_episode_steps: int = 20
     start_offset_m: float = 0.0
     start_heading_rad: float = 0.0
+    start_drive_s: float = 0.0
     n_steps: int = 128
     batch_size: int = 256
     n_epochs: int = 4
@@ -91,6 +96,8 @@ class PolicyTrainConfig:
         if min(self.start_offset_m, self.start_heading_rad) < 0:
             raise ValueError(f"start_offset_m and start_heading_rad must be >= 0, got {self.start_offset_m}, "
                              f"{self.start_heading_rad}")  # fmt: skip
+        if not self.start_drive_s >= 0:  # also NaN
+            raise ValueError(f"start_drive_s must be a time >= 0 s, got {self.start_drive_s}")
         rollout = self.n_steps * self.num_envs
         if not 2 <= self.batch_size <= rollout:
             raise ValueError(f"batch_size must be in [2, n_steps * num_envs = {rollout}], got {self.batch_size}")

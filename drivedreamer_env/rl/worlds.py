@@ -32,7 +32,8 @@ def dream_config(cfg: PolicyTrainConfig) -> DreamConfig:
     """The dream every sub-env runs: the run's checkpoint, device and MaskGIT steps, dict observations."""
     return DreamConfig(checkpoint=cfg.checkpoint, device=cfg.device, sampling_steps=cfg.sampling_steps,
                        observation="dict", max_episode_steps=cfg.dream_max_episode_steps or cfg.max_episode_steps,
-                       start_offset_m=cfg.start_offset_m, start_heading_rad=cfg.start_heading_rad)  # fmt: skip
+                       start_offset_m=cfg.start_offset_m, start_heading_rad=cfg.start_heading_rad,
+                       start_drive_s=cfg.start_drive_s)  # fmt: skip
 
 
 def make_sim_env(
