@@ -157,3 +157,16 @@ def test_start_jitter_is_drawn_from_the_seed_within_its_bounds_and_leaves_the_wo
     assert np.std(offsets) > 0.2 and min(offsets) < 0 < max(offsets)  # spread to both sides
     with pytest.raises(ValueError, match="start_offset_m must be a finite bound >= 0"):
         SimConfig(start_offset_m=-1.0)
+
+
+def test_a_step_without_rendering_moves_the_scene_as_a_rendered_one():
+    rendered, blind = Simulator(SimConfig()), Simulator(SimConfig())
+    rendered.reset(4)
+    blind.reset(4)
+    action = np.array([0.1, 0.3], np.float32)
+    for _ in range(5):
+        a, b = rendered.step(action), blind.step(action, render=False)
+        assert b.frame is None and (a.reward, a.terminated) == (b.reward, b.terminated)
+    np.testing.assert_array_equal(rendered.state.traffic.s, blind.state.traffic.s)
+    assert rendered.state.ego == blind.state.ego
+    np.testing.assert_array_equal(rendered.render(), blind.render())

@@ -99,10 +99,9 @@ def sim_start(
     if drive_s > 0:
         keeper = LaneKeeper(sim, max(sim.state.ego.speed, 1.0))
         for _ in range(round(drive_s / sim.cfg.dt_s)):
-            step = sim.step(keeper())
-            frame = step.frame
-            if step.terminated:
+            if sim.step(keeper(), render=False).terminated:
                 break
+        frame = sim.render()
     speed = sim.state.ego.speed
     frames, actions = [frame], []
     for _ in range(context_frames - 1):

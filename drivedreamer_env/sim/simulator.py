@@ -55,7 +55,7 @@ class SimState:
 
 @dataclass
 class StepResult:
-    frame: np.ndarray  # (H, W, 3) uint8 after the step
+    frame: np.ndarray | None  # (H, W, 3) uint8 after the step; None when stepped with ``render=False``
     reward: float
     terminated: bool
     labels: Labels
@@ -124,7 +124,9 @@ class Simulator(DrivingTask):
     def reward_config(self) -> RewardConfig:
         return self.cfg.reward
 
-    def step(self, action: object) -> StepResult:
+    def step(self, action: object, render: bool = True) -> StepResult:
+        """Advance one ``dt_s`` under the normalised ``action`` ``[steering, speed]``; ``render=False`` skips the
+        frame (``StepResult.frame`` is None), e.g. to drive a scene ahead before rendering from there."""
         st = self._require_state()
         a = validate_actions(action)
         steer_cmd, speed_cmd = normalized_to_physical(a, self.cfg.geometry)
@@ -136,7 +138,7 @@ class Simulator(DrivingTask):
         labels = self.labels()
         st.s, st.d = labels.s, labels.d
         reward, terminated = self._score(self._measure(labels, s_before, speed_before))
-        return StepResult(self.render(), reward, terminated, labels, self.info(labels))
+        return StepResult(self.render() if render else None, reward, terminated, labels, self.info(labels))
 
     def _measure(self, labels: Labels, s_before: float, speed_before: float) -> StepMeasures:
         """The step's reward inputs: progress along the road, the lane offset, and off-road / collision as events."""
