@@ -4,9 +4,10 @@
         h400=benchmarks/results/rl_transfer_h400.json h20=benchmarks/results/rl_transfer.json ...
 
 Each ROW=JSON is the result of one ``benchmarks/rl_transfer.py`` run (50 held-out simulator seeds, the same for
-every run); the row keeps its settings (dream horizon, start jitter, start drive), both arms' returns and the
-transfer ratio, the dream-trained policy's route completion, off-road and collision rates, and its margin over
-random. Runs that share their simulator arm have the same ``sim_trained_sim_return``.
+every run); the row keeps its settings (training seed, dream horizon, start jitter, start drive), both arms'
+returns and the transfer ratio, the dream-trained policy's route completion, off-road and collision rates, and its
+margin over random. Runs that share their simulator arm have the same ``sim_trained_sim_return``. ``settings``
+groups the rows that differ only in the training seed: the mean, min and max of their transfer ratios.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def row(path: Path) -> dict:
     horizon = cfg.get("dream_max_episode_steps", 0) or cfg["max_episode_steps"]
     return {
         "source": str(path),
+        "seed": cfg["seed"],
         "dream_horizon_steps": horizon,
         "start_offset_m": cfg.get("start_offset_m", 0.0),
         "start_heading_rad": cfg.get("start_heading_rad", 0.0),
@@ -41,6 +43,34 @@ def row(path: Path) -> dict:
     }
 
 
+SETTING_KEYS = ("dream_horizon_steps", "start_offset_m", "start_heading_rad", "start_drive_s")
+
+
+def by_setting(rows: dict[str, dict]) -> list[dict]:
+    """Rows grouped by their settings but the seed: the seeds, each ratio and return, and the ratios' mean."""
+    groups: dict[tuple, list[str]] = {}
+    for name, r in rows.items():
+        groups.setdefault(tuple(r[k] for k in SETTING_KEYS), []).append(name)
+    out = []
+    for key, names in groups.items():
+        ratios = [rows[n]["transfer_ratio"] for n in names]
+        known = [x for x in ratios if x is not None]
+        out.append(
+            {
+                **dict(zip(SETTING_KEYS, key, strict=True)),
+                "rows": names,
+                "seeds": [rows[n]["seed"] for n in names],
+                "transfer_ratios": ratios,
+                "dream_trained_sim_returns": [rows[n]["dream_trained_sim_return"] for n in names],
+                "sim_trained_sim_returns": [rows[n]["sim_trained_sim_return"] for n in names],
+                "transfer_ratio_mean": round(sum(known) / len(known), 4) if known else None,
+                "transfer_ratio_min": min(known, default=None),
+                "transfer_ratio_max": max(known, default=None),
+            }
+        )
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("rows", nargs="+", help="NAME=rl_transfer result JSON")
@@ -56,13 +86,13 @@ def main() -> int:
             raise SystemExit(f"give rows as NAME=JSON, got {spec!r}")
         rows[name] = row(Path(path))
         r = rows[name]
-        print(f"{name:>12}: horizon {r['dream_horizon_steps']:>3}, jitter {r['start_offset_m']} m / "
+        print(f"{name:>12}: seed {r['seed']}, horizon {r['dream_horizon_steps']:>3}, jitter {r['start_offset_m']} m / "
               f"{r['start_heading_rad']} rad, drive {r['start_drive_s']} s: "
               f"dream-trained {r['dream_trained_sim_return']:.2f} "
               f"(sim-trained {r['sim_trained_sim_return']:.2f}), ratio {r['transfer_ratio']}, completion "
               f"{r['route_completion']:.2f}, off-road {r['off_road_rate']:.2f}, "
               f"collision {r['collision_rate']:.2f}")  # fmt: skip
-    write_json(args.out, {"benchmark": "rl_transfer_ablation", "rows": rows})
+    write_json(args.out, {"benchmark": "rl_transfer_ablation", "rows": rows, "settings": by_setting(rows)})
     print(f"wrote {args.out}")
     return 0
 
