@@ -97,7 +97,7 @@ def sim_start(
     if not np.isfinite(drive_s) or drive_s < 0:
         raise ValueError(f"scenario 'drive_s' must be a finite time >= 0 s, got {drive_s}")
     if drive_s > 0:
-        keeper = LaneKeeper(sim, max(sim.state.ego.speed, 1.0))
+        keeper = LaneKeeper(sim, max(sim.state.ego.speed, 1.0))  # cruising at the start speed (a stopped one moves)
         for _ in range(round(drive_s / sim.cfg.dt_s)):
             if sim.step(keeper(), render=False).terminated:
                 break
