@@ -33,11 +33,12 @@ def train_arm(world: str, args: argparse.Namespace) -> dict:
     from drivedreamer_env.rl.config import PolicyTrainConfig
     from drivedreamer_env.rl.train import train_policy
 
+    deviation = {} if args.dream_max_deviation is None else {"dream_max_deviation_m": args.dream_max_deviation}
     cfg = PolicyTrainConfig(world=world, steps=args.steps, num_envs=args.num_envs, seed=args.seed,
                             checkpoint=args.checkpoint, device=args.device, sampling_steps=args.sampling_steps,
                             checkpoint_every=args.checkpoint_every, dream_max_episode_steps=args.dream_horizon,
                             start_offset_m=args.start_offset, start_heading_rad=args.start_heading,
-                            start_drive_s=args.start_drive)  # fmt: skip
+                            start_drive_s=args.start_drive, **deviation)  # fmt: skip
     summary = train_policy(cfg, Path(args.work) / world, progress=not args.no_progress)
     print(f"{world}: {summary}")
     return vars(summary)
@@ -127,6 +128,12 @@ def main() -> int:
         type=float,
         default=0.0,
         help="the dream arm's episodes start after the lane keeper drove the scene U(0, this) seconds (0)",
+    )
+    ap.add_argument(
+        "--dream-max-deviation",
+        type=float,
+        default=None,
+        help="the dream arm's episodes end this many metres off the lane centre (the env's 4.0)",
     )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
     ap.add_argument("--work", required=True, help="directory of the two arms' runs")

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 import drivedreamer_env  # noqa: F401  (registers the environments)
 from drivedreamer_env.cli import main
-from drivedreamer_env.envs.config import DreamConfig
+from drivedreamer_env.envs.config import DREAM_REWARD, DreamConfig
 from drivedreamer_env.envs.world_dreamer import WorldDreamerDriveEnv, WorldDreamerDriveVectorEnv
 from drivedreamer_env.models.checkpoint import CheckpointError, save_component
 from drivedreamer_env.models.stpt import STPT, STPTConfig
@@ -278,3 +278,40 @@ def test_training_starts_off_the_lane_centre_and_the_dream_horizon_reach_both_wo
     assert dream_config(train_cfg(tiny, start_drive_s=12.0)).start_drive_s == 12.0  # the dream's starts only
     with pytest.raises(ValueError, match="start_drive_s must be a time >= 0 s"):
         train_cfg(tiny, start_drive_s=-1.0)
+
+
+def test_the_dream_deviation_limit_ends_dream_episodes_off_the_lane_and_old_runs_keep_the_envs(tiny, tmp_path):
+    """``dream_max_deviation_m`` is the dream's termination distance from the lane centre; a run saved before the
+    setting existed reads as the env's (so it resumes unchanged), and a limit <= 0 is refused."""
+    assert dream_config(train_cfg(tiny)).reward == DREAM_REWARD
+    torch.manual_seed(0)
+    stpt = STPT(WM)
+    with torch.no_grad():  # the random model's event heads would end the episode first: silence them
+        stpt.event_head.weight.zero_()
+        stpt.event_head.bias.fill_(-20.0)
+    save_component(tmp_path, "tokenizer", VisualTokenizer(TOK), TOK)
+    save_component(tmp_path, "world_model", stpt, WM)
+    cfg = train_cfg(str(tmp_path), dream_max_deviation_m=0.3, dream_max_episode_steps=50, num_envs=1)
+    reward = dream_config(cfg).reward
+    assert reward.max_deviation_m == 0.3
+    assert reward == DREAM_REWARD.updated({"max_deviation_m": 0.3})  # every other weight is the env's
+    env = make_world(cfg)
+    env.seed(1)
+    env.reset()
+    core = env.venv.venv.core
+    for _ in range(50):  # full left lock leaves a 0.3 m band within a few steps
+        _, rewards, done, infos = env.step(np.array([[1.0, 0.5]], np.float32))
+        if done[0]:
+            break
+    info = infos[0]  # the episode's last info (the row has restarted on the centre line)
+    assert done[0] and not info["TimeLimit.truncated"]
+    assert abs(info["deviation"]) > 0.3 and max(info["events"].values()) < 1e-6
+    assert rewards[0] < -DREAM_REWARD.terminal + 1.0  # the terminal penalty
+    assert abs(core.rows[0].lateral_m) < 0.3
+    env.close()
+    stored = {k: v for k, v in train_cfg(tiny).to_dict().items() if k != "dream_max_deviation_m"}
+    old_run = PolicyTrainConfig.from_dict(stored)
+    assert old_run.dream_max_deviation_m == DREAM_REWARD.max_deviation_m
+    assert train_cfg(tiny).resume_conflicts(old_run) == []
+    with pytest.raises(ValueError, match="dream_max_deviation_m must be a distance > 0 m"):
+        train_cfg(tiny, dream_max_deviation_m=0.0)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivedreamer_env.config import ConfigError, from_dict
+from drivedreamer_env.envs.config import DREAM_REWARD
 
 WORLDS = ("dream", "sim")
 ALGOS = ("ppo",)
@@ -48,6 +49,10 @@ class PolicyTrainConfig:
             for U(0, start_drive_s) seconds (``DreamConfig.start_drive_s``), so that a short dream horizon still
             covers the whole drive, as starts cut from logged drives would; the policy acts in none of those steps.
             0 = every dream starts at a scene's first frame. The simulator's episodes drive the whole scene anyway.
+        dream_max_deviation_m: the dream only: its episodes terminate (with the terminal penalty) when the ego is
+            more than this many metres off its reference, the lane centre of a simulator start
+            (``RewardConfig.max_deviation_m``; default the env's, ``DREAM_REWARD``). The simulator ends no episode
+            for leaving the lane, but its oncoming traffic does, which the dream's collision head barely sees.
         n_steps: steps per sub-env in a rollout (a rollout is n_steps x num_envs samples).
         batch_size: PPO minibatch size.
         n_epochs: passes over each rollout.
@@ -68,6 +73,7 @@ class PolicyTrainConfig:
     start_offset_m: float = 0.0
     start_heading_rad: float = 0.0
     start_drive_s: float = 0.0
+    dream_max_deviation_m: float = DREAM_REWARD.max_deviation_m
     n_steps: int = 128
     batch_size: int = 256
     n_epochs: int = 4
@@ -98,6 +104,8 @@ class PolicyTrainConfig:
                              f"{self.start_heading_rad}")  # fmt: skip
         if not self.start_drive_s >= 0:  # also NaN
             raise ValueError(f"start_drive_s must be a time >= 0 s, got {self.start_drive_s}")
+        if not self.dream_max_deviation_m > 0:  # also NaN
+            raise ValueError(f"dream_max_deviation_m must be a distance > 0 m, got {self.dream_max_deviation_m}")
         rollout = self.n_steps * self.num_envs
         if not 2 <= self.batch_size <= rollout:
             raise ValueError(f"batch_size must be in [2, n_steps * num_envs = {rollout}], got {self.batch_size}")

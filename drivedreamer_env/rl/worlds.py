@@ -13,7 +13,7 @@ from pathlib import Path
 import gymnasium as gym
 from gymnasium.wrappers import FilterObservation
 
-from drivedreamer_env.envs.config import DreamConfig
+from drivedreamer_env.envs.config import DREAM_REWARD, DreamConfig
 from drivedreamer_env.models.checkpoint import read_config
 from drivedreamer_env.models.world_model import DEFAULT_CHECKPOINT
 from drivedreamer_env.rl.config import POLICY_KEYS, PolicyTrainConfig
@@ -29,11 +29,13 @@ def world_resolution(checkpoint: str | Path | None) -> tuple[int, int]:
 
 
 def dream_config(cfg: PolicyTrainConfig) -> DreamConfig:
-    """The dream every sub-env runs: the run's checkpoint, device and MaskGIT steps, dict observations."""
+    """The dream every sub-env runs: the run's checkpoint, device and MaskGIT steps, dict observations, the dream's
+    reward with the run's deviation limit."""
+    reward = DREAM_REWARD.updated({"max_deviation_m": cfg.dream_max_deviation_m})
     return DreamConfig(checkpoint=cfg.checkpoint, device=cfg.device, sampling_steps=cfg.sampling_steps,
                        observation="dict", max_episode_steps=cfg.dream_max_episode_steps or cfg.max_episode_steps,
                        start_offset_m=cfg.start_offset_m, start_heading_rad=cfg.start_heading_rad,
-                       start_drive_s=cfg.start_drive_s)  # fmt: skip
+                       start_drive_s=cfg.start_drive_s, reward=reward)  # fmt: skip
 
 
 def make_sim_env(
