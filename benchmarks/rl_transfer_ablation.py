@@ -4,10 +4,11 @@
         h400=benchmarks/results/rl_transfer_h400.json h20=benchmarks/results/rl_transfer.json ...
 
 Each ROW=JSON is the result of one ``benchmarks/rl_transfer.py`` run (50 held-out simulator seeds, the same for
-every run); the row keeps its settings (training seed, dream horizon, start jitter, start drive), both arms'
-returns and the transfer ratio, the dream-trained policy's route completion, off-road and collision rates, and its
-margin over random. Runs that share their simulator arm have the same ``sim_trained_sim_return``. ``settings``
-groups the rows that differ only in the training seed: the mean, min and max of their transfer ratios.
+every run); the row keeps its settings (training seed, dream horizon, start jitter, start drive, the dream's
+deviation limit), both arms' returns and the transfer ratio, the dream-trained policy's route completion, off-road
+and collision rates, and its margin over random. Runs that share their simulator arm have the same
+``sim_trained_sim_return``. ``settings`` groups the rows that differ only in the training seed: the mean, min and
+max of their transfer ratios.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+DREAM_MAX_DEVIATION_M = 4.0  # the dream's deviation limit of runs saved before the setting (DREAM_REWARD's then)
 
 
 def row(path: Path) -> dict:
@@ -29,6 +32,7 @@ def row(path: Path) -> dict:
         "start_offset_m": cfg.get("start_offset_m", 0.0),
         "start_heading_rad": cfg.get("start_heading_rad", 0.0),
         "start_drive_s": cfg.get("start_drive_s", 0.0),
+        "dream_max_deviation_m": cfg.get("dream_max_deviation_m", DREAM_MAX_DEVIATION_M),
         "env_steps": r["env_steps"],
         "dream_trained_sim_return": r["dream_trained_sim_return"],
         "dream_trained_return_ci95": dream["return_ci95"],
@@ -43,7 +47,7 @@ def row(path: Path) -> dict:
     }
 
 
-SETTING_KEYS = ("dream_horizon_steps", "start_offset_m", "start_heading_rad", "start_drive_s")
+SETTING_KEYS = ("dream_horizon_steps", "start_offset_m", "start_heading_rad", "start_drive_s", "dream_max_deviation_m")
 
 
 def by_setting(rows: dict[str, dict]) -> list[dict]:
@@ -87,7 +91,7 @@ def main() -> int:
         rows[name] = row(Path(path))
         r = rows[name]
         print(f"{name:>12}: seed {r['seed']}, horizon {r['dream_horizon_steps']:>3}, jitter {r['start_offset_m']} m / "
-              f"{r['start_heading_rad']} rad, drive {r['start_drive_s']} s: "
+              f"{r['start_heading_rad']} rad, drive {r['start_drive_s']} s, limit {r['dream_max_deviation_m']} m: "
               f"dream-trained {r['dream_trained_sim_return']:.2f} "
               f"(sim-trained {r['sim_trained_sim_return']:.2f}), ratio {r['transfer_ratio']}, completion "
               f"{r['route_completion']:.2f}, off-road {r['off_road_rate']:.2f}, "
