@@ -43,6 +43,8 @@ def row(path: Path) -> dict:
         "route_completion": dream["route_completion"],
         "off_road_rate": dream["off_road_rate"],
         "collision_rate": dream["collision_rate"],
+        "collisions_with": dream.get("collisions_with"),  # (results evaluated before it was recorded: None)
+        "mean_abs_lane_offset_m": dream.get("mean_abs_lane_offset_m"),
         "dream_train_wall_s": r["wall_s"]["dream_train"],
     }
 

@@ -34,7 +34,12 @@ from stable_baselines3.common.vec_env.util import obs_space_info  # noqa: E402
 from drivedreamer_env.rl.checkpoint import load_policy  # noqa: E402
 from drivedreamer_env.rl.config import POLICY_KEYS, PolicyTrainConfig  # noqa: E402
 from drivedreamer_env.rl.controllers import LaneKeeperController, RandomController  # noqa: E402
-from drivedreamer_env.rl.evaluate import evaluate_controller, held_out_seeds, paired_margin  # noqa: E402
+from drivedreamer_env.rl.evaluate import (  # noqa: E402
+    COLLISION_KINDS,
+    evaluate_controller,
+    held_out_seeds,
+    paired_margin,
+)
 from drivedreamer_env.rl.vec_env import DreamVecEnv  # noqa: E402
 from drivedreamer_env.rl.worlds import dream_config, make_world  # noqa: E402
 
@@ -218,6 +223,10 @@ def test_eval_references_in_the_sim_and_a_policy_in_both_worlds(tiny, tmp_path):
     assert [e.seed for e in lane.episodes] == [2**31, 2**31 + 1]
     assert all(e.steps == 60 and not e.terminated for e in lane.episodes)  # it keeps its lane to the horizon
     assert lane.summary()["off_road_rate"] == 0.0 and lane.summary()["route_completion"] > 0.1
+    assert lane.summary()["mean_abs_lane_offset_m"] < 0.3 < rand.summary()["mean_abs_lane_offset_m"]
+    for run in (lane, rand):  # every sim collision is named, and only collisions are
+        assert all((e.collision_with in COLLISION_KINDS) == e.collision for e in run.episodes)
+        assert sum(run.summary()["collisions_with"].values()) == sum(e.collision for e in run.episodes)
     margin = paired_margin(lane, rand)
     assert margin["mean"] > 0 and margin["ci95"][0] <= margin["mean"] <= margin["ci95"][1]
     with pytest.raises(ValueError, match="true state"):
@@ -226,6 +235,7 @@ def test_eval_references_in_the_sim_and_a_policy_in_both_worlds(tiny, tmp_path):
                                 num_envs=2)  # fmt: skip
     assert [e.seed for e in three.episodes] == held_out_seeds(3)  # in seed order, each run once
     assert all(1 <= e.steps <= 8 and np.isfinite(e.ret) for e in three.episodes)
+    assert all(e.collision_with is None and 0 <= e.mean_abs_lane_offset_m < 5 for e in three.episodes)
     out = tmp_path / "run"
     assert main(["train", "policy", "--world", "sim", "--checkpoint", tiny, "--device", "cpu", "--num-envs", "2",
                  "--n-steps", "16", "--batch-size", "16", "--n-epochs", "1", "--steps", "32", "--no-progress",

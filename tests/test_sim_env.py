@@ -170,3 +170,32 @@ def test_a_step_without_rendering_moves_the_scene_as_a_rendered_one():
     np.testing.assert_array_equal(rendered.state.traffic.s, blind.state.traffic.s)
     assert rendered.state.ego == blind.state.ego
     np.testing.assert_array_equal(rendered.render(), blind.render())
+
+
+def test_collided_with_names_oncoming_and_same_direction_traffic_and_objects(day_cfg):
+    """``Simulator.collided_with`` names what the ego overlaps; ``labels().collision`` is true exactly then."""
+    sim = Simulator(day_cfg)
+    sim.reset(3)
+    st, road = sim.state, sim.world.road
+    st.traffic.s[:] = -1e4  # no traffic near
+    sim.world.boxes = Boxes(xy=np.zeros((0, 2)), z0=np.zeros(0), size=np.zeros((0, 3)), yaw=np.zeros(0),
+                            color=np.zeros((0, 3)), kind=np.zeros(0, int), s=np.zeros(0))  # fmt: skip
+    assert sim.collided_with() is None and not sim.labels().collision
+    ego_s = sim.labels().s
+    st.traffic.s[0], st.traffic.lane[0] = ego_s, 0
+    for direction, kind in ((1, "same_direction"), (-1, "oncoming")):
+        st.traffic.direction[0] = direction  # in the ego's lane 0, or in the oncoming lane 0
+        center = road.lane_center_d(0) if direction > 0 else -road.lane_center_d(0)
+        xy, yaw = road.pose_at(ego_s, center)
+        st.ego.x, st.ego.y, st.ego.yaw = float(xy[0]), float(xy[1]), float(yaw)
+        assert sim.collided_with() == kind and sim.labels().collision
+        xy, _ = road.pose_at(ego_s, center + 6.0)  # 6 m to its side: no overlap
+        st.ego.x, st.ego.y = float(xy[0]), float(xy[1])
+        assert sim.collided_with() is None
+    st.traffic.s[0] = -1e4
+    xy, yaw = road.pose_at(ego_s, road.lane_center_d(0))
+    st.ego.x, st.ego.y = float(xy[0]), float(xy[1])
+    sim.world.boxes = Boxes(xy=sim.ego_center()[None], z0=np.zeros(1), size=np.array([[1.0, 1.0, 2.0]]),
+                            yaw=np.zeros(1), color=np.zeros((1, 3)), kind=np.array([POLE]),
+                            s=np.array([ego_s]))  # fmt: skip
+    assert sim.collided_with() == "object" and sim.labels().collision

@@ -27,6 +27,7 @@ from drivedreamer_env.rl.worlds import make_sim_env, world_resolution
 from drivedreamer_env.sim.policies import LANE_KEEPER_SPEED_MPS
 
 MAX_EPISODE_STEPS = 400  # both worlds' registered horizon (40 s)
+COLLISION_KINDS = ("oncoming", "same_direction", "object")  # what Simulator.collided_with names
 ROUTE_LENGTH_M = LANE_KEEPER_SPEED_MPS * MAX_EPISODE_STEPS * 0.1  # 320 m: the start speed held for 40 s
 
 
@@ -49,6 +50,10 @@ class EpisodeResult:
         route_completion: ``progress_m / ROUTE_LENGTH_M`` clipped to [0, 1].
         off_road, collision: how it ended (False for both when it ran to the horizon).
         terminated: it ended before the horizon.
+        collision_with: in the sim, what a collision hit: "oncoming" or "same_direction" traffic or an "object"
+            by the road (:meth:`~drivedreamer_env.sim.simulator.Simulator.collided_with`); None without one and
+            in the dream.
+        mean_abs_lane_offset_m: the mean |offset| from the lane centre (the dream: the route) over its steps [m].
     """
 
     seed: int
@@ -59,6 +64,8 @@ class EpisodeResult:
     off_road: bool
     collision: bool
     terminated: bool
+    collision_with: str | None = None
+    mean_abs_lane_offset_m: float | None = None
 
 
 def mean_ci95(values: Sequence[float]) -> tuple[float, float | None]:
@@ -92,6 +99,8 @@ class Evaluation:
             "off_road_rate": round(float(np.mean([x.off_road for x in e])), 4),
             "collision_rate": round(float(np.mean([x.collision for x in e])), 4),
             "mean_steps": round(float(np.mean([x.steps for x in e])), 2),
+            "collisions_with": {k: sum(x.collision_with == k for x in e) for k in COLLISION_KINDS},
+            "mean_abs_lane_offset_m": _mean_known([x.mean_abs_lane_offset_m for x in e]),
         }  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +116,11 @@ def paired_margin(a: Evaluation, b: Evaluation) -> dict[str, Any]:
     return {"mean": round(mean, 4), "ci95": ci, "episodes": len(a.episodes)}
 
 
+def _mean_known(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(float(np.mean(known)), 4) if known else None
+
+
 def _completion(progress_m: float) -> float:
     return float(np.clip(progress_m / ROUTE_LENGTH_M, 0.0, 1.0))
 
@@ -120,14 +134,16 @@ def evaluate_in_sim(
     for seed in seeds:
         obs, info = env.reset(seed=int(seed), options={"episode_seed": int(seed)})
         controller.start(env.unwrapped.sim)
-        ret, terminated, truncated = 0.0, False, False
+        ret, terminated, truncated, offsets = 0.0, False, False, []
         while not (terminated or truncated):
             action = controller.act({k: v[None] for k, v in obs.items()})[0]
             obs, reward, terminated, truncated, info = env.step(action)
             ret += float(reward)
+            offsets.append(abs(info["lane_offset"]))
+        hit = env.unwrapped.sim.collided_with() if info["collision"] else None
         episodes.append(EpisodeResult(int(seed), ret, int(info["step"]), float(info["distance"]),
                                       _completion(info["distance"]), bool(info["off_road"]), bool(info["collision"]),
-                                      bool(terminated)))  # fmt: skip
+                                      bool(terminated), hit, float(np.mean(offsets))))  # fmt: skip
     env.close()
     return Evaluation("sim", controller.name, episodes)
 
@@ -148,14 +164,14 @@ def evaluate_in_dream(
     venv = WorldDreamerDriveVectorEnv(k, config=config, autoreset_mode="disabled")
     pending = list(range(len(seeds)))  # episodes not started yet, by index into seeds
     row_episode: list[int | None] = [None] * k  # the episode each row runs (None: idle, its results ignored)
-    ret = np.zeros(k)
+    ret, offsets = np.zeros(k), np.zeros(k)  # the return and the sum of |deviation| so far, per row
     results: list[EpisodeResult | None] = [None] * len(seeds)
 
     def start(i: int, first: bool = False) -> Any:
         """Start the next pending episode in row ``i`` (every row on the first call), or idle it on a repeat."""
         row_episode[i] = pending.pop(0) if pending else None
         seed = seeds[row_episode[i] if row_episode[i] is not None else -1]
-        ret[i] = 0.0
+        ret[i] = offsets[i] = 0.0
         if first:
             return venv.reset(seed=[seed] * k, options={"start": seed})[0]
         row_seeds = [seed if j == i else None for j in range(k)]
@@ -168,6 +184,7 @@ def evaluate_in_dream(
         action = controller.act({key: obs[key] for key in POLICY_KEYS})
         obs, reward, terminated, truncated, info = venv.step(action)
         ret += reward
+        offsets += np.abs(info["deviation"])
         for i in np.flatnonzero(terminated | truncated):
             episode = row_episode[i]
             if episode is not None:
@@ -176,7 +193,7 @@ def evaluate_in_dream(
                 results[episode] = EpisodeResult(
                     seeds[episode], float(ret[i]), int(info["step"][i]), progress, _completion(progress),
                     events.get("off_road", 0.0) > threshold, events.get("collision", 0.0) > threshold,
-                    bool(terminated[i]),
+                    bool(terminated[i]), None, float(offsets[i] / max(int(info["step"][i]), 1)),
                 )  # fmt: skip
             obs = start(int(i))
     venv.close()

@@ -175,6 +175,14 @@ class Simulator(DrivingTask):
         )
 
     def _collides(self, s: float) -> bool:
+        return self._collision(s) is not None
+
+    def collided_with(self) -> str | None:
+        """What the ego overlaps now: "oncoming" or "same_direction" traffic, an "object" by the road, or None."""
+        st = self._require_state()
+        return self._collision(st.s)
+
+    def _collision(self, s: float) -> str | None:
         st = self.state
         ego = ego_corners(st.ego)
         center = self.ego_center()
@@ -183,8 +191,9 @@ class Simulator(DrivingTask):
         if len(near):
             xy, yaw = tr.poses(self.world.road, near)
             vc = rect_corners(xy, yaw, tr.size[near, 0], tr.size[near, 1])
-            if overlaps(ego, vc).any():
-                return True
+            hit = near[overlaps(ego, vc)]
+            if len(hit):  # the ego drives along +s: traffic with direction -1 comes towards it
+                return "oncoming" if np.any(tr.direction[hit] < 0) else "same_direction"
         b = self.world.boxes
         # broad phase: bounding circles, then the exact separating-axis test
         reach = 0.5 * np.hypot(b.size[:, 0], b.size[:, 1]) + 3.0
@@ -192,8 +201,9 @@ class Simulator(DrivingTask):
         near = near[np.hypot(*(b.xy[near] - center).T) < reach[near]]
         if len(near):
             bc = rect_corners(b.xy[near], b.yaw[near], b.size[near, 0], b.size[near, 1])
-            return bool(overlaps(ego, bc).any())
-        return False
+            if overlaps(ego, bc).any():
+                return "object"
+        return None
 
     def info(self, labels: Labels | None = None) -> dict:
         st = self._require_state()
