@@ -10,6 +10,7 @@ from drivedreamer_env.registration import ENV_IDS
 from drivedreamer_env.sim import Simulator
 from drivedreamer_env.sim.actions import validate_actions
 from drivedreamer_env.sim.config import SimConfig
+from drivedreamer_env.sim.ego import EGO_LENGTH_M, REAR_OVERHANG_M
 from drivedreamer_env.sim.render import Renderer
 from drivedreamer_env.sim.world import POLE, Boxes
 
@@ -172,7 +173,7 @@ def test_a_step_without_rendering_moves_the_scene_as_a_rendered_one():
     np.testing.assert_array_equal(rendered.render(), blind.render())
 
 
-def test_collided_with_names_oncoming_and_same_direction_traffic_and_objects(day_cfg):
+def test_collided_with_names_oncoming_traffic_traffic_ahead_and_behind_and_objects(day_cfg):
     """``Simulator.collided_with`` names what the ego overlaps; ``labels().collision`` is true exactly then."""
     sim = Simulator(day_cfg)
     sim.reset(3)
@@ -182,11 +183,12 @@ def test_collided_with_names_oncoming_and_same_direction_traffic_and_objects(day
                             color=np.zeros((0, 3)), kind=np.zeros(0, int), s=np.zeros(0))  # fmt: skip
     assert sim.collided_with() is None and not sim.labels().collision
     ego_s = sim.labels().s
+    CENTER_M = EGO_LENGTH_M / 2 - REAR_OVERHANG_M  # the ego's centre ahead of its rear axle (its pose)
     st.traffic.s[0], st.traffic.lane[0] = ego_s, 0
-    for direction, kind in ((1, "same_direction"), (-1, "oncoming")):
+    for direction, ds, kind in ((1, 2.0, "ahead"), (1, -2.0, "behind"), (-1, 0.0, "oncoming")):
         st.traffic.direction[0] = direction  # in the ego's lane 0, or in the oncoming lane 0
         center = road.lane_center_d(0) if direction > 0 else -road.lane_center_d(0)
-        xy, yaw = road.pose_at(ego_s, center)
+        xy, yaw = road.pose_at(ego_s - ds - CENTER_M, center)  # the car ds m ahead of the centre
         st.ego.x, st.ego.y, st.ego.yaw = float(xy[0]), float(xy[1]), float(yaw)
         assert sim.collided_with() == kind and sim.labels().collision
         xy, _ = road.pose_at(ego_s, center + 6.0)  # 6 m to its side: no overlap

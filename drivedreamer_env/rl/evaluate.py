@@ -27,7 +27,7 @@ from drivedreamer_env.rl.worlds import make_sim_env, world_resolution
 from drivedreamer_env.sim.policies import LANE_KEEPER_SPEED_MPS
 
 MAX_EPISODE_STEPS = 400  # both worlds' registered horizon (40 s)
-COLLISION_KINDS = ("oncoming", "same_direction", "object")  # what Simulator.collided_with names
+COLLISION_KINDS = ("oncoming", "ahead", "behind", "object")  # what Simulator.collided_with names
 ROUTE_LENGTH_M = LANE_KEEPER_SPEED_MPS * MAX_EPISODE_STEPS * 0.1  # 320 m: the start speed held for 40 s
 
 
@@ -50,9 +50,9 @@ class EpisodeResult:
         route_completion: ``progress_m / ROUTE_LENGTH_M`` clipped to [0, 1].
         off_road, collision: how it ended (False for both when it ran to the horizon).
         terminated: it ended before the horizon.
-        collision_with: in the sim, what a collision hit: "oncoming" or "same_direction" traffic or an "object"
-            by the road (:meth:`~drivedreamer_env.sim.simulator.Simulator.collided_with`); None without one and
-            in the dream.
+        collision_with: in the sim, what a collision hit: "oncoming" traffic, same-direction traffic "ahead" or
+            "behind", or an "object" by the road (:meth:`~drivedreamer_env.sim.simulator.Simulator.collided_with`);
+            None without one and in the dream.
         mean_abs_lane_offset_m: the mean |offset| from the lane centre (the dream: the route) over its steps [m].
     """
 

@@ -178,9 +178,11 @@ class Simulator(DrivingTask):
         return self._collision(s) is not None
 
     def collided_with(self) -> str | None:
-        """What the ego overlaps now: "oncoming" or "same_direction" traffic, an "object" by the road, or None."""
+        """What the ego overlaps now: "oncoming" traffic, same-direction traffic "ahead" of the ego's centre (it ran
+        into it) or "behind" it (it was run into), an "object" by the road, or None."""
         st = self._require_state()
-        return self._collision(st.s)
+        s, _ = self.world.road.project(self.ego_center(), st.s)
+        return self._collision(float(s))
 
     def _collision(self, s: float) -> str | None:
         st = self.state
@@ -193,7 +195,9 @@ class Simulator(DrivingTask):
             vc = rect_corners(xy, yaw, tr.size[near, 0], tr.size[near, 1])
             hit = near[overlaps(ego, vc)]
             if len(hit):  # the ego drives along +s: traffic with direction -1 comes towards it
-                return "oncoming" if np.any(tr.direction[hit] < 0) else "same_direction"
+                if np.any(tr.direction[hit] < 0):
+                    return "oncoming"
+                return "ahead" if np.any(tr.s[hit] > s) else "behind"
         b = self.world.boxes
         # broad phase: bounding circles, then the exact separating-axis test
         reach = 0.5 * np.hypot(b.size[:, 0], b.size[:, 1]) + 3.0
