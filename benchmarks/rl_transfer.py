@@ -133,7 +133,7 @@ def main() -> int:
         "--dream-max-deviation",
         type=float,
         default=None,
-        help="the dream arm's episodes end this many metres off the lane centre (the env's 4.0)",
+        help="the dream arm's episodes end this many metres off the lane centre (train policy's 1.0; the env's: 4.0)",
     )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
     ap.add_argument("--work", required=True, help="directory of the two arms' runs")

@@ -291,9 +291,10 @@ def test_training_starts_off_the_lane_centre_and_the_dream_horizon_reach_both_wo
 
 
 def test_the_dream_deviation_limit_ends_dream_episodes_off_the_lane_and_old_runs_keep_the_envs(tiny, tmp_path):
-    """``dream_max_deviation_m`` is the dream's termination distance from the lane centre; a run saved before the
-    setting existed reads as the env's (so it resumes unchanged), and a limit <= 0 is refused."""
-    assert dream_config(train_cfg(tiny)).reward == DREAM_REWARD
+    """``dream_max_deviation_m`` is the dream's termination distance from the lane centre (1 m, the env's 4 m
+    otherwise); a run saved before the setting existed reads as the env's, so resuming it under the new default
+    is refused as a changed setting, and a limit <= 0 is refused."""
+    assert dream_config(train_cfg(tiny)).reward == DREAM_REWARD.updated({"max_deviation_m": 1.0})  # the default
     torch.manual_seed(0)
     stpt = STPT(WM)
     with torch.no_grad():  # the random model's event heads would end the episode first: silence them
@@ -321,7 +322,8 @@ def test_the_dream_deviation_limit_ends_dream_episodes_off_the_lane_and_old_runs
     env.close()
     stored = {k: v for k, v in train_cfg(tiny).to_dict().items() if k != "dream_max_deviation_m"}
     old_run = PolicyTrainConfig.from_dict(stored)
-    assert old_run.dream_max_deviation_m == DREAM_REWARD.max_deviation_m
-    assert train_cfg(tiny).resume_conflicts(old_run) == []
+    assert old_run.dream_max_deviation_m == DREAM_REWARD.max_deviation_m  # it dreamt with the env's 4 m
+    assert train_cfg(tiny).resume_conflicts(old_run) == ["dream_max_deviation_m"]
+    assert train_cfg(tiny, dream_max_deviation_m=4.0).resume_conflicts(old_run) == []
     with pytest.raises(ValueError, match="dream_max_deviation_m must be a distance > 0 m"):
         train_cfg(tiny, dream_max_deviation_m=0.0)

@@ -41,7 +41,7 @@ class PolicyTrainConfig:
         dream_max_episode_steps: the dream's own truncation, DIAMOND's imagination horizon (PPO bootstraps the
             value of a truncated episode's last observation); 0 = ``max_episode_steps``. 20 (2 s): past about 1 s
             the dream shows the policy pictures the simulator would not (``benchmarks/rl_dream_agreement.py``), and
-            of 1 / 2 / 4 / 8 / 40 s horizons only 2 s transfers to the simulator the same across training seeds
+            of 1 / 2 / 4 / 8 / 40 s horizons (at the 4 m deviation limit) only 2 s transfers the same across seeds
             (ratio 0.65 / 0.64; 4 s: 0.79 / 0.16 / 0.26; ``benchmarks/results/rl_transfer_ablation.json``).
         start_offset_m, start_heading_rad: episodes (both worlds) start off their lane centre by U(-a, a) m and
             off the road heading by U(-b, b) rad, drawn from the scene seed (0 = centred, as evaluation starts).
@@ -51,8 +51,10 @@ class PolicyTrainConfig:
             0 = every dream starts at a scene's first frame. The simulator's episodes drive the whole scene anyway.
         dream_max_deviation_m: the dream only: its episodes terminate (with the terminal penalty) when the ego is
             more than this many metres off its reference, the lane centre of a simulator start
-            (``RewardConfig.max_deviation_m``; default the env's, ``DREAM_REWARD``). The simulator ends no episode
-            for leaving the lane, but its oncoming traffic does, which the dream's collision head barely sees.
+            (``RewardConfig.max_deviation_m``; the env's own is 4 m, ``DREAM_REWARD``). 1 m: the simulator ends no
+            episode for leaving the lane, but its oncoming traffic does, which the dream's collision head barely
+            sees; with the env's 4 m a dream-trained policy drifts towards the centre line (``transfer_ratio``
+            0.65 / 0.64 at 4 m, 0.98 / 0.83 / 0.74 at 1 m over training seeds, ``rl_transfer_ablation.json``).
         n_steps: steps per sub-env in a rollout (a rollout is n_steps x num_envs samples).
         batch_size: PPO minibatch size.
         n_epochs: passes over each rollout.
@@ -73,7 +75,7 @@ class PolicyTrainConfig:
     start_offset_m: float = 0.0
     start_heading_rad: float = 0.0
     start_drive_s: float = 0.0
-    dream_max_deviation_m: float = DREAM_REWARD.max_deviation_m
+    dream_max_deviation_m: float = 1.0
     n_steps: int = 128
     batch_size: int = 256
     n_epochs: int = 4
@@ -125,9 +127,10 @@ class PolicyTrainConfig:
         """Rebuild from :meth:`to_dict`; unknown keys are a :class:`~drivedreamer_env.config.ConfigError`.
 
         A run saved before ``dream_max_episode_steps`` existed dreamt whole ``max_episode_steps`` episodes, so it
-        reads as 0 there (and resuming such a run with the 20-step default is refused as a changed setting).
+        reads as 0 there (and resuming such a run with the 20-step default is refused as a changed setting); one
+        saved before ``dream_max_deviation_m`` dreamt with the env's deviation limit, and reads as that.
         """
-        data = {"dream_max_episode_steps": 0, **data}
+        data = {"dream_max_episode_steps": 0, "dream_max_deviation_m": DREAM_REWARD.max_deviation_m, **data}
         try:
             return from_dict(cls, data, where=where)
         except ConfigError:
