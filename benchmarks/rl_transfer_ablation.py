@@ -17,10 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
-DREAM_MAX_DEVIATION_M = 4.0  # the dream's deviation limit of runs saved before the setting (DREAM_REWARD's then)
-
 
 def row(path: Path) -> dict:
+    from drivedreamer_env.rl.config import PolicyTrainConfig
+
     r = json.loads(path.read_text())
     dream = r["evaluations"]["dream_trained"]
     cfg = r["train_configs"]["dream"]
@@ -32,7 +32,8 @@ def row(path: Path) -> dict:
         "start_offset_m": cfg.get("start_offset_m", 0.0),
         "start_heading_rad": cfg.get("start_heading_rad", 0.0),
         "start_drive_s": cfg.get("start_drive_s", 0.0),
-        "dream_max_deviation_m": cfg.get("dream_max_deviation_m", DREAM_MAX_DEVIATION_M),
+        # a run saved before the setting dreamt with the env's limit: from_dict knows which
+        "dream_max_deviation_m": PolicyTrainConfig.from_dict(cfg).dream_max_deviation_m,
         "env_steps": r["env_steps"],
         "dream_trained_sim_return": r["dream_trained_sim_return"],
         "dream_trained_return_ci95": dream["return_ci95"],
